@@ -1,0 +1,27 @@
+import { Command } from '@commander-js/extra-typings';
+import { cmeshVersion } from './version.js';
+
+/** Builds the `cmesh` command tree. Each subcommand lives in its own file and registers itself here. */
+export function buildProgram(): Command {
+  const program = new Command('cmesh')
+    .description(
+      'cmesh connects Kubernetes-style clusters into one network, the way Cilium ClusterMesh does.\n' +
+        'Each cluster publishes identities, endpoints, nodes and global services into its own etcd;\n' +
+        'the other clusters watch it and merge that state into load balancing, ipcache and policy.',
+    )
+    .version(cmeshVersion(), '--version', 'print the cmesh version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ sortSubcommands: true });
+
+  program
+    .command('version')
+    .description('print the cmesh version (and, with -o json, the runtime versions)')
+    .option('-o, --output <format>', 'output format: text | json', 'text')
+    .action((opts) => {
+      const info = { cmesh: cmeshVersion(), node: process.versions.node };
+      if (opts.output === 'json') console.log(JSON.stringify(info, null, 2));
+      else console.log(`cmesh ${info.cmesh} (node ${info.node})`);
+    });
+
+  return program;
+}
