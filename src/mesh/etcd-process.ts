@@ -88,7 +88,7 @@ export class EtcdProcess {
     return this.child?.pid;
   }
 
-  get running(): boolean {
+  isRunning(): boolean {
     const c = this.child;
     return c?.exitCode === null && c.signalCode === null;
   }
@@ -123,7 +123,7 @@ export class EtcdProcess {
 
   /** Spawns etcd and resolves once /health answers true. */
   async start(): Promise<void> {
-    if (this.running) return;
+    if (this.isRunning()) return;
     await mkdir(this.options.dataDir, { recursive: true, mode: 0o700 });
     if (this.options.logFile) this.log = createWriteStream(this.options.logFile, { flags: 'a' });
     const child = spawn(this.options.binary ?? 'etcd', this.args(), {
@@ -143,7 +143,7 @@ export class EtcdProcess {
     child.once('error', (err) => (spawnError = err));
     const deadline = Date.now() + ETCD_START_TIMEOUT_MS;
     for (;;) {
-      if (!this.running) {
+      if (!this.isRunning()) {
         const err = spawnError;
         throw new EtcdStartError(
           `etcd ${this.options.name} exited during start-up${err ? `: ${err.message}` : ''}` +
@@ -188,7 +188,7 @@ export class EtcdProcess {
 
   /** SIGTERM, then SIGKILL after a grace period. */
   async stop(): Promise<void> {
-    if (!this.running) return;
+    if (!this.isRunning()) return;
     const timer = setTimeout(() => this.child?.kill('SIGKILL'), STOP_GRACE_MS);
     await this.signal('SIGTERM');
     clearTimeout(timer);
@@ -201,7 +201,7 @@ export class EtcdProcess {
 
   private async signal(sig: NodeJS.Signals): Promise<void> {
     const child = this.child;
-    if (!child || !this.running) return;
+    if (!child || !this.isRunning()) return;
     child.kill(sig);
     await this.exitPromise;
     this.log?.end();

@@ -15,7 +15,7 @@ describe('etcd test harness', () => {
     await c.put('k').value('v1');
     await c.put('k').value('v2');
     await etcd.kill();
-    assert.equal(etcd.proc.running, false);
+    assert.equal(etcd.proc.isRunning(), false);
     await assert.rejects(etcd.client({ dialTimeout: 500 }).then((x) => x.get('k').string()));
     await etcd.start();
     const c2 = await etcd.client();
