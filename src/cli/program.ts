@@ -1,8 +1,15 @@
 import { Command } from '@commander-js/extra-typings';
+import { agentCommand } from '../agent/main.js';
+import { apiserverCommand } from '../apiserver/main.js';
+import { agentViewCommands } from './agent-views.js';
+import { clusterCommand } from './cluster-command.js';
+import { clustermeshCommand } from './clustermesh-command.js';
+import { kvstoreCommand } from './kvstore-command.js';
+import { applyCommand, deleteCommand, getCommand } from './object-commands.js';
 import { cmeshVersion } from './version.js';
 
 /** Builds the `cmesh` command tree. Each subcommand lives in its own file and registers itself here. */
-export function buildProgram(): Command {
+export function buildProgram() {
   const program = new Command('cmesh')
     .description(
       'cmesh connects Kubernetes-style clusters into one network, the way Cilium ClusterMesh does.\n' +
@@ -22,6 +29,16 @@ export function buildProgram(): Command {
       if (opts.output === 'json') console.log(JSON.stringify(info, null, 2));
       else console.log(`cmesh ${info.cmesh} (node ${info.node})`);
     });
+
+  program.addCommand(clusterCommand());
+  program.addCommand(clustermeshCommand());
+  program.addCommand(applyCommand());
+  program.addCommand(getCommand());
+  program.addCommand(deleteCommand());
+  program.addCommand(kvstoreCommand());
+  program.addCommand(apiserverCommand());
+  program.addCommand(agentCommand());
+  for (const c of agentViewCommands()) program.addCommand(c);
 
   return program;
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 
@@ -35,6 +35,12 @@ export interface EtcdProcessOptions {
   extraArgs?: readonly string[];
   /** The path of the etcd binary; `etcd` on PATH by default. */
   binary?: string;
+  /**
+   * Outlive this process (a local cluster's etcd started by the CLI): own process group, not waited for.
+   * The pid is written to `pidFile` when set.
+   */
+  detached?: boolean;
+  pidFile?: string;
 }
 
 export class EtcdStartError extends Error {
@@ -63,7 +69,6 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
  */
 export class EtcdProcess {
   private child: ChildProcess | undefined;
-  private log: WriteStream | undefined;
   private exitPromise: Promise<void> | undefined;
 
   constructor(readonly options: EtcdProcessOptions) {
@@ -125,12 +130,16 @@ export class EtcdProcess {
   async start(): Promise<void> {
     if (this.isRunning()) return;
     await mkdir(this.options.dataDir, { recursive: true, mode: 0o700 });
-    if (this.options.logFile) this.log = createWriteStream(this.options.logFile, { flags: 'a' });
+    // etcd writes its log straight into the file, so the log survives us (detached) and costs us nothing.
+    const logFd = this.options.logFile ? openSync(this.options.logFile, 'a') : undefined;
     const child = spawn(this.options.binary ?? 'etcd', this.args(), {
-      stdio: ['ignore', 'ignore', this.log ? 'pipe' : 'ignore'],
+      stdio: ['ignore', 'ignore', logFd ?? 'ignore'],
+      detached: this.options.detached ?? false,
     });
+    if (logFd !== undefined) closeSync(logFd);
     this.child = child;
-    if (this.log && child.stderr) child.stderr.pipe(this.log);
+    if (this.options.detached) child.unref();
+    if (this.options.pidFile && child.pid) await writeFile(this.options.pidFile, `${child.pid}\n`);
     this.exitPromise = new Promise((resolve) => {
       child.once('exit', () => {
         resolve();
@@ -204,7 +213,5 @@ export class EtcdProcess {
     if (!child || !this.isRunning()) return;
     child.kill(sig);
     await this.exitPromise;
-    this.log?.end();
-    this.log = undefined;
   }
 }

@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Etcd3, type IOptions } from 'etcd3';
+import { createEtcdClient } from '../../src/kvstore/client.js';
 import { EtcdProcess, freePort } from '../../src/mesh/etcd-process.js';
 import {
   createCertificateAuthority,
@@ -124,9 +125,19 @@ export class TestEtcd {
     return base;
   }
 
-  /** A plain etcd3 client, closed automatically by stop(). */
-  async client(extra: Partial<IOptions> = {}): Promise<Etcd3> {
-    const c = new Etcd3(await this.clientOptions(extra));
+  /**
+   * A client built like cmesh builds its own (no hidden retries or circuit breaker, keepalive, large messages),
+   * closed automatically by stop(). With `extra`, a raw etcd3 client with those options instead.
+   */
+  async client(extra?: Partial<IOptions>): Promise<Etcd3> {
+    const c = extra
+      ? new Etcd3(await this.clientOptions(extra))
+      : createEtcdClient({
+          endpoints: [this.endpoint],
+          ...(this.tls
+            ? { tls: { ca: this.tls.caFile, cert: this.tls.clientCertFile, key: this.tls.clientKeyFile } }
+            : {}),
+        });
     this.clients.push(c);
     return c;
   }

@@ -1,0 +1,72 @@
+/**
+ * The JSON the agent's local API serves (and `cmesh ... -o json` prints). Field names are part of the interface:
+ * scripts and tests read them.
+ */
+import type { EndpointView } from './local-state.js';
+import type { IdentityView } from './identity-cache.js';
+import type { IpcacheEntry } from './ipcache.js';
+import type { NodeView } from './node-table.js';
+import type { RemoteClusterStatus } from './remote-cluster-types.js';
+import type { BackendState } from './service-merger.js';
+
+export type { EndpointView, IdentityView, IpcacheEntry, NodeView, RemoteClusterStatus };
+
+/** One backend of a frontend in `service list`. */
+export interface ServiceBackendView {
+  address: string;
+  port: number;
+  protocol: string;
+  cluster: string;
+  clusterID: number;
+  state: BackendState;
+  selected: boolean;
+}
+
+/** One frontend of `service list` (as `cilium-dbg service list`: a row per frontend). */
+export interface ServiceListEntry {
+  frontend: string;
+  type: string;
+  /** `namespace/name`. */
+  service: string;
+  backends: ServiceBackendView[];
+}
+
+/** One frontend of `bpf lb list`: only the backends load balancing picks, in slot order. */
+export interface LbEntry {
+  frontend: string;
+  type: string;
+  service: string;
+  revNatId: number;
+  backends: { slot: number; address: string; port: number; protocol: string; cluster: string }[];
+}
+
+export interface AgentStatus {
+  cluster: { name: string; id: number; maxConnectedClusters: number };
+  node: string;
+  startedAt: string;
+  /** Local state listed and every remote known at start ready (or timed out). */
+  synced: boolean;
+  /** Per local kind: whether its initial list is in. */
+  localSync: Record<string, boolean>;
+  counts: {
+    services: number;
+    frontends: number;
+    ipcache: number;
+    identities: number;
+    nodes: number;
+    endpoints: number;
+  };
+  clusterMesh: {
+    enabled: boolean;
+    /** Services at least one remote shares (cilium_clustermesh_global_services). */
+    globalServices: number;
+    numRemotes: number;
+    numReady: number;
+    remotes: RemoteClusterStatus[];
+  };
+}
+
+export interface HealthView {
+  ok: boolean;
+  synced: boolean;
+}

@@ -1,0 +1,242 @@
+/** `cmesh agent`: runs the agent of one node until SIGTERM/SIGINT. */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, Option } from '@commander-js/extra-typings';
+import { z } from 'zod';
+import { LocalClusterSource } from '../k8s/local-source.js';
+import { createEtcdClient } from '../kvstore/client.js';
+import { HealthServer } from '../observe/health-server.js';
+import { logger } from '../observe/logger.js';
+import { collectProcessMetrics } from '../observe/metrics.js';
+import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/index.js';
+import { Agent } from './agent.js';
+import { AgentApiServer } from './api-server.js';
+import { parseDuration } from './duration.js';
+import { ClusterMesh } from './remote/cluster-mesh.js';
+
+export const DEFAULT_SYNC_TIMEOUT = '1m';
+export const DEFAULT_CACHE_TTL = '0';
+export const DEFAULT_MAX_CONNECTED_CLUSTERS = 255;
+export const AGENT_SOCKET_NAME = 'agent.sock';
+
+export class AgentConfigError extends Error {
+  override name = 'AgentConfigError';
+}
+
+/** The few fields of a local cluster's cluster.json the agent needs (components do not import mesh/). */
+const clusterFileSchema = z.object({
+  name: z.string(),
+  id: z.number().int(),
+  maxConnectedClusters: z.union([z.literal(255), z.literal(511)]),
+  ports: z.object({ stateEtcdClient: z.number().int() }),
+});
+
+export interface AgentRunOptions {
+  clusterName: string;
+  clusterId: number;
+  maxConnectedClusters: number;
+  nodeName: string;
+  stateEtcd: string;
+  /** Remote-cluster config directory; none = no ClusterMesh. */
+  clustermeshConfig?: string;
+  apiSocket: string;
+  /** /healthz, /readyz and /metrics on 127.0.0.1; undefined = not served. */
+  healthPort?: number;
+  cacheTtlMs: number;
+  syncTimeoutMs: number;
+}
+
+/** Where a local cluster's agent of `node` serves its API. */
+export function localAgentSocket(clusterDir: string, node: string): string {
+  return path.join(clusterDir, 'nodes', node, AGENT_SOCKET_NAME);
+}
+
+export async function runAgent(o: AgentRunOptions, stopSignal?: Promise<void>): Promise<void> {
+  const log = logger('agent', { node: o.nodeName });
+  const maxCC = validateMaxConnectedClusters(o.maxConnectedClusters);
+  validateClusterName(o.clusterName, o.clusterId);
+  validateClusterId(o.clusterId, maxCC);
+  collectProcessMetrics();
+  const state = createEtcdClient({ endpoints: [o.stateEtcd] });
+  const source = new LocalClusterSource(state);
+  const configDir = o.clustermeshConfig;
+  const agent = new Agent({
+    clusterName: o.clusterName,
+    clusterId: o.clusterId,
+    maxConnectedClusters: maxCC,
+    nodeName: o.nodeName,
+    source,
+    ...(configDir
+      ? {
+          clusterMesh: (sink) =>
+            new ClusterMesh(
+              {
+                localClusterName: o.clusterName,
+                localClusterId: o.clusterId,
+                localMaxConnectedClusters: maxCC,
+                configDir,
+                sink,
+                cacheTtlMs: o.cacheTtlMs,
+                syncTimeoutMs: o.syncTimeoutMs,
+              },
+              // Metric labels name this node, as Cilium's source_node_name does.
+              { nodeName: o.nodeName },
+            ),
+        }
+      : {}),
+  });
+  const api = new AgentApiServer(agent, o.apiSocket);
+  const health =
+    o.healthPort === undefined
+      ? undefined
+      : new HealthServer({
+          healthy: () => true,
+          ready: () => agent.hasSynced(),
+          detail: () => ({ localSync: agent.status().localSync }),
+        });
+  const stopped =
+    stopSignal ??
+    new Promise<void>((resolve) => {
+      process.once('SIGTERM', () => {
+        resolve();
+      });
+      process.once('SIGINT', () => {
+        resolve();
+      });
+    });
+  try {
+    agent.start();
+    await api.listen();
+    if (health && o.healthPort !== undefined) {
+      const port = await health.listen(o.healthPort);
+      log.info({ healthPort: port }, 'serving /healthz, /readyz and /metrics');
+    }
+    agent.synced().then(
+      () => {
+        log.info({ status: agent.status().counts }, 'initial sync complete');
+      },
+      (err: unknown) => {
+        log.warn({ err }, 'initial sync did not complete');
+      },
+    );
+    await stopped;
+    log.info('shutting down');
+  } finally {
+    await api.close();
+    await health?.close();
+    await agent.stop();
+    await source.close();
+    state.close();
+  }
+}
+
+function intArg(flag: string): (v: string) => number {
+  return (v) => {
+    if (!/^\d+$/.test(v.trim())) throw new AgentConfigError(`${flag} must be a non-negative integer, got "${v}"`);
+    return Number(v);
+  };
+}
+
+/** The flags of `cmesh agent`, as commander parses them. */
+export interface AgentFlags {
+  clusterDir?: string;
+  clusterName?: string;
+  clusterId?: number;
+  node?: string;
+  clustermeshConfig?: string;
+  stateEtcd?: string;
+  maxConnectedClusters?: number;
+  apiSocket?: string;
+  healthPort?: number;
+  clustermeshCacheTtl: string;
+  clustermeshSyncTimeout: string;
+}
+
+/** Resolves the flags (and, with --cluster-dir, the local cluster's record) into run options. */
+export async function agentRunOptions(opts: AgentFlags): Promise<AgentRunOptions> {
+  let name = opts.clusterName;
+  let id = opts.clusterId;
+  let maxCC = opts.maxConnectedClusters;
+  let stateUrl = opts.stateEtcd;
+  let configDir = opts.clustermeshConfig;
+  let socket = opts.apiSocket;
+  const node = opts.node;
+  if (opts.clusterDir) {
+    const file = path.join(opts.clusterDir, 'cluster.json');
+    let rec: z.infer<typeof clusterFileSchema>;
+    try {
+      rec = clusterFileSchema.parse(JSON.parse(await readFile(file, 'utf8')));
+    } catch (err) {
+      throw new AgentConfigError(`cannot read the cluster record ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    name ??= rec.name;
+    id ??= rec.id;
+    maxCC ??= rec.maxConnectedClusters;
+    stateUrl ??= `http://127.0.0.1:${rec.ports.stateEtcdClient}`;
+    configDir ??= path.join(opts.clusterDir, 'clustermesh');
+    if (node) socket ??= localAgentSocket(opts.clusterDir, node);
+  }
+  if (name === undefined || id === undefined || node === undefined || stateUrl === undefined || socket === undefined) {
+    const missing = [
+      ['--cluster-name', name],
+      ['--cluster-id', id],
+      ['--node', node],
+      ['--state-etcd', stateUrl],
+      ['--api-socket', socket],
+    ].filter(([, v]) => v === undefined);
+    throw new AgentConfigError(
+      `missing ${missing.map(([f]) => f).join(', ')} (or pass --cluster-dir of a local cluster with --node)`,
+    );
+  }
+  return {
+    clusterName: name,
+    clusterId: id,
+    maxConnectedClusters: maxCC ?? DEFAULT_MAX_CONNECTED_CLUSTERS,
+    nodeName: node,
+    stateEtcd: stateUrl,
+    ...(configDir ? { clustermeshConfig: configDir } : {}),
+    apiSocket: socket,
+    ...(opts.healthPort !== undefined ? { healthPort: opts.healthPort } : {}),
+    cacheTtlMs: parseDuration(opts.clustermeshCacheTtl, '--clustermesh-cache-ttl'),
+    syncTimeoutMs: parseDuration(opts.clustermeshSyncTimeout, '--clustermesh-sync-timeout'),
+  };
+}
+
+export function agentCommand() {
+  return new Command('agent')
+    .description(
+      "run the agent of one node: merge the local cluster's state with every remote cluster's into ipcache,\n" +
+        'identities, nodes and load-balancing tables, and serve them on a local API socket',
+    )
+    .option('--cluster-dir <dir>', 'a local cluster folder: takes cluster, state etcd, config dir and socket from it')
+    .option('--cluster-name <name>', "this cluster's name")
+    .option('--cluster-id <id>', "this cluster's ID", intArg('--cluster-id'))
+    .option('--node <name>', "this node's name")
+    .option('--clustermesh-config <dir>', 'remote-cluster config directory (one etcd config file per remote)')
+    .addOption(
+      new Option('--source <type>', 'where the local cluster state comes from')
+        .choices(['local'] as const)
+        .default('local' as const),
+    )
+    .option('--state-etcd <url>', "the state etcd holding the cluster's objects (local source)")
+    .option('--max-connected-clusters <n>', '255 or 511', intArg('--max-connected-clusters'))
+    .option('--api-socket <path>', 'unix socket of the local API')
+    .option(
+      '--health-port <port>',
+      '/healthz, /readyz and /metrics on 127.0.0.1:<port> (0 = any free port)',
+      intArg('--health-port'),
+    )
+    .option(
+      '--clustermesh-cache-ttl <duration>',
+      "how long to keep a disconnected remote's state (0 = until it returns)",
+      DEFAULT_CACHE_TTL,
+    )
+    .option(
+      '--clustermesh-sync-timeout <duration>',
+      "how long startup waits for each remote's initial sync",
+      DEFAULT_SYNC_TIMEOUT,
+    )
+    .action(async (opts) => {
+      await runAgent(await agentRunOptions(opts));
+    });
+}

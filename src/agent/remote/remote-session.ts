@@ -1,0 +1,233 @@
+import type { Etcd3 } from 'etcd3';
+import { HeartbeatWatcher, ListWatcher, toError } from '../../kvstore/index.js';
+import type { Logger } from '../../observe/logger.js';
+import {
+  clusterConfigKey,
+  decodeClusterConfig,
+  encodeClusterConfig,
+  syncedCanaryKey,
+  syncedCanaryPrefix,
+  type ClusterConfig,
+  type MeshResource,
+} from '../../wire/index.js';
+import type { RemoteStores } from './remote-stores.js';
+
+/** Why a session ended. */
+export type SessionEnd =
+  /** The connection is gone (probe failures, stale heartbeat): reconnect with backoff. */
+  | { kind: 'lost'; reason: string }
+  /** The remote's cluster config changed under a live connection: reconnect at once to re-validate it. */
+  | { kind: 'config-changed'; reason: string }
+  /** The owner aborted (stop, config file change, cache revocation). */
+  | { kind: 'aborted' };
+
+export interface SessionTimings {
+  /** A liveness probe (a read of the remote's cluster config key) runs this often. */
+  probeIntervalMs: number;
+  /** A probe not answered within this counts as failed. */
+  probeTimeoutMs: number;
+  /** Consecutive failed probes that declare the connection lost (one suffices right after a watch stream error). */
+  probeFailureThreshold: number;
+  heartbeatStaleMs: number;
+  /** How often store sync progress is checked until the remote is ready. */
+  readinessPollMs: number;
+}
+
+export interface SessionOptions extends SessionTimings {
+  cluster: string;
+  client: Etcd3;
+  /** The validated config the session was started with. */
+  config: ClusterConfig;
+  stores: RemoteStores;
+  signal: AbortSignal;
+  log: Logger;
+  /** Called synchronously the moment a loss is detected, before teardown. */
+  onLost(reason: string): void;
+  /** Called once when every store needed for readiness has synced in this session. */
+  onReady(): void;
+  /** Progress for the status line while not ready. */
+  onProgress(status: string): void;
+}
+
+/**
+ * One connection's worth of work on a remote: starts the stores' sessions (each behind its sync canary when the
+ * remote writes them), watches the heartbeat, probes the connection, and ends on the first sign of trouble.
+ * The session owns the client: run() closes it before returning.
+ */
+export class RemoteSession {
+  private ended = false;
+  private finish!: (end: SessionEnd) => void;
+  private readonly done: Promise<SessionEnd>;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private readyTimer: NodeJS.Timeout | undefined;
+  private probeFailures = 0;
+  private probing = false;
+  private streamBroken = false;
+  private heartbeat: HeartbeatWatcher | undefined;
+  private canaries: ListWatcher | undefined;
+  private readonly seenCanaries = new Set<MeshResource>();
+  private readonly expectedConfig: string;
+
+  constructor(private readonly opts: SessionOptions) {
+    this.done = new Promise((resolve) => {
+      this.finish = resolve;
+    });
+    this.expectedConfig = encodeClusterConfig(opts.config);
+  }
+
+  async run(): Promise<SessionEnd> {
+    const { signal } = this.opts;
+    const onAbort = (): void => {
+      this.end({ kind: 'aborted' });
+    };
+    if (signal.aborted) {
+      this.opts.client.close();
+      return { kind: 'aborted' };
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      this.startHeartbeat();
+      this.startStores();
+      this.scheduleProbe();
+      this.pollReadiness();
+      return await this.done;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      await this.teardown();
+    }
+  }
+
+  private end(end: SessionEnd): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (end.kind === 'lost') this.opts.onLost(end.reason);
+    this.finish(end);
+  }
+
+  private startHeartbeat(): void {
+    this.heartbeat = new HeartbeatWatcher(this.opts.client, {
+      staleAfterMs: this.opts.heartbeatStaleMs,
+      onChange: (state) => {
+        if (!state.stale) return;
+        const last = state.lastValue === undefined ? 'none received' : `last ${state.lastValue}`;
+        this.end({
+          kind: 'lost',
+          reason: `heartbeat stale: no update of cilium/.heartbeat for ${this.opts.heartbeatStaleMs} ms (${last})`,
+        });
+      },
+    });
+    this.heartbeat.start();
+  }
+
+  private startStores(): void {
+    const { stores, client, config, cluster } = this.opts;
+    const gated = config.capabilities.syncedCanaries;
+    if (!gated) for (const r of stores.resources()) stores.start(r, client);
+    else this.opts.onProgress('waiting for sync canaries');
+    // Each store starts only once the remote announced that store's initial sync: before that, a list would
+    // return a partial view, and its stale GC would delete entries the remote still has. The canary watch
+    // runs without canaries too: its stream breaks the moment the connection does, which triggers a probe.
+    const byKey = new Map(stores.resources().map((r) => [syncedCanaryKey(cluster, r, stores.cached), r] as const));
+    this.canaries = new ListWatcher(client, syncedCanaryPrefix(cluster), {
+      onUpsert: (kv) => {
+        const resource = byKey.get(kv.key);
+        if (!gated || resource === undefined || this.ended) return;
+        this.seenCanaries.add(resource);
+        stores.start(resource, client);
+      },
+      onDelete: () => undefined, // a canary once seen stays valid for the session, as in Cilium
+      onError: () => {
+        this.streamBroken = true;
+        this.probeNow();
+      },
+    });
+    this.canaries.start();
+  }
+
+  private pollReadiness(): void {
+    const check = (): void => {
+      if (this.ended) return;
+      const { stores } = this.opts;
+      if (stores.ready) {
+        this.opts.onReady();
+        return;
+      }
+      this.opts.onProgress(this.progress());
+      this.readyTimer = setTimeout(check, this.opts.readinessPollMs);
+    };
+    check();
+  }
+
+  private progress(): string {
+    const { stores, config } = this.opts;
+    const pending = stores.resources().filter((r) => !stores.isSynced(r));
+    if (config.capabilities.syncedCanaries) {
+      const noCanary = pending.filter((r) => !this.seenCanaries.has(r));
+      if (noCanary.length > 0) return `waiting for sync canaries: ${noCanary.join(', ')}`;
+    }
+    return `waiting for initial sync: ${pending.join(', ')}`;
+  }
+
+  private scheduleProbe(delayMs = this.opts.probeIntervalMs): void {
+    clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      this.probing = true;
+      void this.probe().finally(() => {
+        this.probing = false;
+        if (!this.ended) this.scheduleProbe();
+      });
+    }, delayMs);
+  }
+
+  /** Probes at once (unless a probe is in flight, whose result will do). */
+  private probeNow(): void {
+    if (this.ended || this.probing) return;
+    this.scheduleProbe(0);
+  }
+
+  private async probe(): Promise<void> {
+    const { client, cluster, probeTimeoutMs } = this.opts;
+    let value: Buffer | undefined;
+    try {
+      const res = await client.kv.range(
+        { key: Buffer.from(clusterConfigKey(cluster)) },
+        { deadline: Date.now() + probeTimeoutMs },
+      );
+      value = res.kvs[0]?.value;
+    } catch (e) {
+      if (this.ended) return;
+      const err = toError(e);
+      this.probeFailures++;
+      this.opts.log.debug({ err: err.message, failures: this.probeFailures }, 'etcd probe failed');
+      // A broken watch stream plus a failed probe is conclusive; a failed probe alone may be a slow etcd.
+      if (this.streamBroken || this.probeFailures >= this.opts.probeFailureThreshold) {
+        this.end({ kind: 'lost', reason: `etcd unreachable: ${err.message}` });
+      }
+      return;
+    }
+    this.probeFailures = 0;
+    this.streamBroken = false;
+    // A missing config is transient (the remote's apiserver re-asserts it); only a different one matters.
+    if (value === undefined || this.ended) return;
+    let current: string;
+    try {
+      current = encodeClusterConfig(decodeClusterConfig(value));
+    } catch {
+      current = `malformed: ${value.toString()}`;
+    }
+    if (current !== this.expectedConfig) {
+      this.end({ kind: 'config-changed', reason: `cluster config changed to ${current}` });
+    }
+  }
+
+  private async teardown(): Promise<void> {
+    clearTimeout(this.probeTimer);
+    clearTimeout(this.readyTimer);
+    // The stops set their flags synchronously; closing the client then fails the calls still pending (a range
+    // to an unresponsive etcd would otherwise hold the teardown until its deadline).
+    const stopping = Promise.all([this.heartbeat?.stop(), this.canaries?.stop(), this.opts.stores.stopAll()]);
+    this.opts.client.close();
+    await stopping;
+  }
+}

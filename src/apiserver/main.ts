@@ -1,0 +1,129 @@
+import path from 'node:path';
+import { Command } from '@commander-js/extra-typings';
+import { LocalClusterSource } from '../k8s/local-source.js';
+import { createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../kvstore/client.js';
+import { readClusterRecord } from '../mesh/cluster-record.js';
+import { HealthServer } from '../observe/health-server.js';
+import { logger } from '../observe/logger.js';
+import { collectProcessMetrics } from '../observe/metrics.js';
+import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/index.js';
+import { ClustermeshApiserver } from './apiserver.js';
+
+export interface ApiserverRunOptions {
+  clusterName: string;
+  clusterId: number;
+  maxConnectedClusters: number;
+  stateEtcd: EtcdClientOptions;
+  kvstore: EtcdClientOptions;
+  healthPort: number;
+  defaultGlobalNamespace: boolean;
+  enableServiceExports: boolean;
+}
+
+/** Runs the apiserver until SIGTERM/SIGINT. */
+export async function runApiserver(o: ApiserverRunOptions): Promise<void> {
+  const log = logger('clustermesh-apiserver');
+  const maxCC = validateMaxConnectedClusters(o.maxConnectedClusters);
+  validateClusterName(o.clusterName, o.clusterId);
+  validateClusterId(o.clusterId, maxCC);
+  collectProcessMetrics();
+  const state = createEtcdClient(o.stateEtcd);
+  const kvstore = createEtcdClient(o.kvstore);
+  const source = new LocalClusterSource(state);
+  const apiserver = new ClustermeshApiserver({
+    clusterName: o.clusterName,
+    clusterId: o.clusterId,
+    maxConnectedClusters: maxCC,
+    source,
+    kvstore,
+    defaultGlobalNamespace: o.defaultGlobalNamespace,
+    enableServiceExports: o.enableServiceExports,
+  });
+  const health = new HealthServer({
+    healthy: () => true,
+    ready: () => apiserver.ready(),
+    detail: () => apiserver.status(),
+  });
+  const port = await health.listen(o.healthPort);
+  await apiserver.start();
+  log.info({ healthPort: port }, 'serving /healthz, /readyz and /metrics');
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  log.info('shutting down');
+  await apiserver.stop();
+  await source.close();
+  await health.close();
+  state.close();
+  kvstore.close();
+}
+
+export function apiserverCommand() {
+  return new Command('apiserver')
+    .description(
+      "run the clustermesh-apiserver: publish this cluster's identities, endpoints, nodes and global services\n" +
+        'into its clustermesh etcd (with sync canaries, cluster config and heartbeat)',
+    )
+    .option('--cluster-dir <dir>', 'a local cluster folder: takes every setting below from its cluster.json')
+    .option('--cluster-name <name>', "this cluster's name")
+    .option('--cluster-id <id>', "this cluster's ID", Number)
+    .option('--max-connected-clusters <n>', '255 or 511', Number)
+    .option('--state-etcd <url>', "the state etcd holding the cluster's objects (local source)")
+    .option('--kvstore-config <file>', 'etcd config file (Cilium format) of the clustermesh etcd')
+    .option('--kvstore <url>', 'the clustermesh etcd endpoint (plain, loopback)')
+    .option('--health-port <port>', '/healthz, /readyz and /metrics on 127.0.0.1:<port>', Number)
+    .option(
+      '--clustermesh-default-global-namespace <bool>',
+      'namespaces without the clustermesh.cilium.io/global annotation export their objects',
+      'true',
+    )
+    .option('--enable-service-exports', 'publish MCS-API ServiceExports', false)
+    .action(async (opts) => {
+      let name = opts.clusterName;
+      let id = opts.clusterId;
+      let maxCC = opts.maxConnectedClusters;
+      let stateUrl = opts.stateEtcd;
+      let kvUrl = opts.kvstore;
+      let kvConfig = opts.kvstoreConfig;
+      let healthPort = opts.healthPort;
+      let defaultGlobal = opts.clustermeshDefaultGlobalNamespace !== 'false';
+      let exports = opts.enableServiceExports;
+      if (opts.clusterDir) {
+        const rec = await readClusterRecord(path.join(opts.clusterDir, 'cluster.json'));
+        name ??= rec.name;
+        id ??= rec.id;
+        maxCC ??= rec.maxConnectedClusters;
+        stateUrl ??= `http://127.0.0.1:${rec.ports.stateEtcdClient}`;
+        healthPort ??= rec.ports.apiserverHealth;
+        if (rec.clustermesh) {
+          defaultGlobal = rec.clustermesh.defaultGlobalNamespace;
+          exports ||= rec.clustermesh.serviceExports;
+          if (rec.clustermesh.tls) kvConfig ??= path.join(opts.clusterDir, 'certs', 'apiserver-etcd.yaml');
+          else kvUrl ??= `http://127.0.0.1:${rec.ports.clustermeshEtcdClient ?? 0}`;
+        }
+      }
+      const missing = [
+        ['--cluster-name', name],
+        ['--cluster-id', id],
+        ['--state-etcd', stateUrl],
+        ['--kvstore or --kvstore-config', kvUrl ?? kvConfig],
+      ].filter(([, v]) => v === undefined);
+      if (missing.length > 0) {
+        throw new Error(`missing ${missing.map(([f]) => f).join(', ')} (or pass --cluster-dir of a local cluster)`);
+      }
+      await runApiserver({
+        clusterName: name!,
+        clusterId: id!,
+        maxConnectedClusters: maxCC ?? 255,
+        stateEtcd: { endpoints: [stateUrl!] },
+        kvstore: kvConfig ? await loadEtcdConfigFile(kvConfig) : { endpoints: [kvUrl!] },
+        healthPort: healthPort ?? 0,
+        defaultGlobalNamespace: defaultGlobal,
+        enableServiceExports: exports,
+      });
+    });
+}

@@ -1,0 +1,264 @@
+import type { Informer } from '../k8s/source.js';
+import type {
+  CiliumEndpoint,
+  CiliumIdentity,
+  CiliumNode,
+  EndpointSlice,
+  K8sObject,
+  Namespace,
+  Service,
+  ServiceExport,
+} from '../k8s/types.js';
+import type { SyncStore } from '../kvstore/sync-store.js';
+import type { Logger } from '../observe/logger.js';
+import {
+  CLUSTER_LABEL,
+  NAMESPACE_LABEL,
+  decodeIPIdentityPair,
+  encodeClusterService,
+  encodeIPIdentityPair,
+  encodeNode,
+  type IPIdentityPair,
+} from '../wire/index.js';
+import { isGlobalNamespace } from '../k8s/cilium-annotations.js';
+import { endpointToIpcache } from '../k8s/endpoint-converter.js';
+import { identityToKv } from './identity-converter.js';
+import { IpcacheClaims } from './ipcache-claims.js';
+import { ciliumNodeToNode, type ClusterIdentity } from '../k8s/node-converter.js';
+import { isExportedService, serviceToClusterService, sliceServiceName } from '../k8s/service-converter.js';
+import { serviceToExport } from './service-export-converter.js';
+
+/** The address space of every ipcache key Cilium writes (`cilium/state/ip/v1/default/<ip>`). */
+const IPCACHE_KEY_PREFIX = 'default/';
+
+export function nsName(o: K8sObject): string {
+  return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+}
+
+/**
+ * Decides which namespaces export anything, and tells the syncers when a namespace's decision changes so that
+ * they re-evaluate that namespace's objects.
+ */
+export class NamespaceFilter {
+  private readonly listeners: ((ns: string) => void)[] = [];
+  private readonly global = new Map<string, boolean>();
+
+  constructor(
+    private readonly namespaces: Informer<Namespace>,
+    private readonly defaultGlobal: boolean,
+  ) {
+    namespaces.on({
+      onAdd: (ns) => {
+        this.update(ns);
+      },
+      onUpdate: (ns) => {
+        this.update(ns);
+      },
+      onDelete: (ns) => {
+        this.global.delete(ns.metadata.name);
+        this.notify(ns.metadata.name);
+      },
+    });
+  }
+
+  /** A namespace that does not exist (yet) follows the default. */
+  isGlobal(ns: string | undefined): boolean {
+    if (ns === undefined || ns === '') return true;
+    return this.global.get(ns) ?? this.defaultGlobal;
+  }
+
+  onChange(listener: (ns: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private update(ns: Namespace): void {
+    const name = ns.metadata.name;
+    const before = this.isGlobal(name);
+    this.global.set(name, isGlobalNamespace(ns.metadata.annotations, this.defaultGlobal));
+    if (before !== this.isGlobal(name)) this.notify(name);
+  }
+
+  private notify(ns: string): void {
+    for (const l of this.listeners) l(ns);
+  }
+}
+
+/** CiliumIdentity -> `cilium/state/identities/v1/id/<id>` (no lease). */
+export function syncIdentities(
+  informer: Informer<CiliumIdentity>,
+  store: SyncStore,
+  filter: NamespaceFilter,
+  cluster: ClusterIdentity,
+  log: Logger,
+): void {
+  const apply = (ci: CiliumIdentity): void => {
+    let kv;
+    try {
+      kv = identityToKv(ci);
+    } catch (err) {
+      log.warn({ identity: ci.metadata.name, err: (err as Error).message }, 'skipping invalid CiliumIdentity');
+      return;
+    }
+    const ns = ci['security-labels'][`k8s:${NAMESPACE_LABEL}`];
+    const ownCluster = ci['security-labels'][`k8s:${CLUSTER_LABEL}`];
+    const key = `id/${kv.id}`;
+    if (filter.isGlobal(ns) && (ownCluster === undefined || ownCluster === cluster.name)) store.upsert(key, kv.labels);
+    else store.delete(key);
+  };
+  informer.on({
+    onAdd: apply,
+    onUpdate: apply,
+    onDelete: (ci) => {
+      store.delete(`id/${ci.metadata.name}`);
+    },
+  });
+  filter.onChange((ns) => {
+    for (const ci of informer.list()) if (ci['security-labels'][`k8s:${NAMESPACE_LABEL}`] === ns) apply(ci);
+  });
+}
+
+/** CiliumNode -> `cilium/state/nodes/v1/<cluster>/<node>`. */
+export function syncNodes(informer: Informer<CiliumNode>, store: SyncStore, cluster: ClusterIdentity): void {
+  const apply = (cn: CiliumNode): void => {
+    store.upsert(`${cluster.name}/${cn.metadata.name}`, encodeNode(ciliumNodeToNode(cn, cluster)));
+  };
+  informer.on({
+    onAdd: apply,
+    onUpdate: apply,
+    onDelete: (cn) => {
+      store.delete(`${cluster.name}/${cn.metadata.name}`);
+    },
+  });
+}
+
+/**
+ * CiliumEndpoint -> `cilium/state/ip/v1/default/<ip>` for each address, with first-claim-wins ownership of IPs.
+ * At start-up a contested IP stays with the endpoint etcd already names, so a restart never flips an owner.
+ */
+export function syncIpcache(
+  informer: Informer<CiliumEndpoint>,
+  store: SyncStore,
+  filter: NamespaceFilter,
+  existingOwner: (ip: string) => string | undefined,
+): IpcacheClaims {
+  const claims = new IpcacheClaims({
+    upsert: (ip, pair) => {
+      store.upsert(IPCACHE_KEY_PREFIX + ip, encodeIPIdentityPair(pair));
+    },
+    delete: (ip) => {
+      store.delete(IPCACHE_KEY_PREFIX + ip);
+    },
+  });
+  const apply = (cep: CiliumEndpoint): void => {
+    const pairs: IPIdentityPair[] = filter.isGlobal(cep.metadata.namespace) ? endpointToIpcache(cep) : [];
+    claims.set(nsName(cep), pairs, informer.hasSynced() ? undefined : existingOwner);
+  };
+  informer.on({
+    onAdd: apply,
+    onUpdate: apply,
+    onDelete: (cep) => {
+      claims.remove(nsName(cep));
+    },
+  });
+  filter.onChange((ns) => {
+    for (const cep of informer.list()) if (cep.metadata.namespace === ns) apply(cep);
+  });
+  return claims;
+}
+
+/** Reads `<ns>/<pod>` of the endpoint an existing ipcache value names (to keep ownership across restarts). */
+export function ipcacheOwnerFromValue(value: Buffer | undefined): string | undefined {
+  if (!value) return undefined;
+  try {
+    const p = decodeIPIdentityPair(value);
+    return p.K8sPodName ? `${p.K8sNamespace ?? ''}/${p.K8sPodName}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ServiceSyncOptions {
+  services: Informer<Service>;
+  slices: Informer<EndpointSlice>;
+  filter: NamespaceFilter;
+  cluster: ClusterIdentity;
+  store: SyncStore;
+  /** MCS-API ServiceExports, when enabled: the export objects and where to write them. */
+  exports?: { informer: Informer<ServiceExport>; store: SyncStore };
+}
+
+/**
+ * Global services -> `cilium/state/services/v1/<cluster>/<ns>/<name>`: recomputed whenever the service, one of its
+ * EndpointSlices or its namespace changes.
+ */
+export function syncServices(o: ServiceSyncOptions): void {
+  const slicesBySvc = new Map<string, Map<string, EndpointSlice>>();
+  const recompute = (key: string): void => {
+    const [ns = '', name = ''] = key.split('/');
+    const svc = o.services.get(ns, name);
+    const storeKey = `${o.cluster.name}/${key}`;
+    if (svc && o.filter.isGlobal(ns) && isExportedService(svc)) {
+      const slices = [...(slicesBySvc.get(key)?.values() ?? [])];
+      o.store.upsert(storeKey, encodeClusterService(serviceToClusterService(svc, slices, o.cluster)));
+    } else {
+      o.store.delete(storeKey);
+    }
+    if (o.exports) {
+      const marker = o.exports.informer.get(ns, name);
+      const value = svc && marker && o.filter.isGlobal(ns) ? serviceToExport(svc, marker, o.cluster) : undefined;
+      if (value) o.exports.store.upsert(storeKey, value);
+      else o.exports.store.delete(storeKey);
+    }
+  };
+  o.services.on({
+    onAdd: (s) => {
+      recompute(nsName(s));
+    },
+    onUpdate: (s) => {
+      recompute(nsName(s));
+    },
+    onDelete: (s) => {
+      recompute(nsName(s));
+    },
+  });
+  const sliceChanged = (slice: EndpointSlice, deleted: boolean): void => {
+    const svcName = sliceServiceName(slice);
+    if (!svcName) return;
+    const key = `${slice.metadata.namespace ?? ''}/${svcName}`;
+    let m = slicesBySvc.get(key);
+    if (deleted) m?.delete(slice.metadata.name);
+    else {
+      if (!m) slicesBySvc.set(key, (m = new Map<string, EndpointSlice>()));
+      m.set(slice.metadata.name, slice);
+    }
+    if (m?.size === 0) slicesBySvc.delete(key);
+    recompute(key);
+  };
+  o.slices.on({
+    onAdd: (s) => {
+      sliceChanged(s, false);
+    },
+    onUpdate: (s, old) => {
+      // A slice whose service label changed moves between services.
+      if (sliceServiceName(old) !== sliceServiceName(s)) sliceChanged(old, true);
+      sliceChanged(s, false);
+    },
+    onDelete: (s) => {
+      sliceChanged(s, true);
+    },
+  });
+  o.exports?.informer.on({
+    onAdd: (e) => {
+      recompute(nsName(e));
+    },
+    onUpdate: (e) => {
+      recompute(nsName(e));
+    },
+    onDelete: (e) => {
+      recompute(nsName(e));
+    },
+  });
+  o.filter.onChange((ns) => {
+    for (const s of o.services.list()) if (s.metadata.namespace === ns) recompute(nsName(s));
+  });
+}

@@ -1,0 +1,266 @@
+/**
+ * The node agent's views, read from its local API socket, as cilium-dbg shows them: `status`, `service list`,
+ * `bpf lb list`, `bpf ipcache list`, `identity list`, `endpoint list`, `node list`.
+ */
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { AgentClient } from '../agent/api-client.js';
+import type { AgentStatus, RemoteClusterStatus } from '../agent/api-types.js';
+import { AGENT_SOCKET_NAME } from '../agent/main.js';
+import { clusterPaths } from '../mesh/home.js';
+import { loadCluster } from '../mesh/local-cluster.js';
+import { contextOption } from './context.js';
+import { emit, outputOption, table, type OutputFormat } from './output.js';
+
+interface ViewOptions {
+  context: string;
+  node?: string;
+  output: OutputFormat;
+}
+
+/** The agent socket of `node` (default: the cluster's first node that has one, in node order). */
+export async function agentSocket(context: string, node?: string): Promise<string> {
+  const { record } = await loadCluster(context);
+  const nodesDir = clusterPaths(record.name).nodes;
+  if (node) return path.join(nodesDir, node, AGENT_SOCKET_NAME);
+  let names: string[] = [];
+  try {
+    names = (await readdir(nodesDir)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  } catch {
+    // no node folder yet: fall through to the first node's name
+  }
+  const live = names.find((n) => existsSync(path.join(nodesDir, n, AGENT_SOCKET_NAME)));
+  return path.join(nodesDir, live ?? names[0] ?? `${record.name}-node-1`, AGENT_SOCKET_NAME);
+}
+
+async function clientFor(o: ViewOptions): Promise<AgentClient> {
+  return new AgentClient(await agentSocket(o.context, o.node));
+}
+
+/** A leaf command with the options every view shares. */
+function view(name: string, description: string) {
+  return new Command(name)
+    .description(description)
+    .addOption(contextOption())
+    .option('--node <name>', "the node whose agent to ask (default: the cluster's first node)")
+    .addOption(outputOption());
+}
+
+function yesNo(b: boolean | null): string {
+  return b === null ? 'disabled' : String(b);
+}
+
+function remoteLines(r: RemoteClusterStatus, verbose: boolean): string[] {
+  const head =
+    `   ${r.name}: ${r.ready ? 'ready' : 'not-ready'}, ${r.numNodes} nodes, ${r.numEndpoints} endpoints, ` +
+    `${r.numIdentities} identities, ${r.numSharedServices} services, ${r.numFailures} failures ` +
+    `(last: ${r.lastFailure ?? 'never'})`;
+  const lines = [head];
+  if (!verbose && r.ready) return lines;
+  lines.push(`   └  connection: ${r.connected ? 'connected' : 'disconnected'}: ${r.status}`);
+  if (r.lastFailureMessage) lines.push(`   └  last failure: ${r.lastFailureMessage}`);
+  const c = r.config;
+  lines.push(
+    c
+      ? `   └  remote configuration: retrieved=true, cluster-id=${c.clusterID}, max-connected-clusters=${c.maxConnectedClusters}, ` +
+          `kvstoremesh=${c.cached}, sync-canaries=${c.syncedCanaries}, service-exports=${yesNo(c.serviceExportsEnabled)}`
+      : '   └  remote configuration: retrieved=false',
+  );
+  const s = r.synced;
+  lines.push(
+    `   └  synchronization status: nodes=${s.nodes}, endpoints=${s.endpoints}, identities=${s.identities}, ` +
+      `services=${s.services}, service-exports=${yesNo(s.serviceExports)}`,
+  );
+  if (r.invalidEntries > 0) lines.push(`   └  invalid entries skipped: ${r.invalidEntries}`);
+  return lines;
+}
+
+export function formatStatus(st: AgentStatus, verbose: boolean): string {
+  const cm = st.clusterMesh;
+  const lines = [
+    `Cluster:       ${st.cluster.name} (ID ${st.cluster.id}, max connected clusters ${st.cluster.maxConnectedClusters})`,
+    `Node:          ${st.node}`,
+    `Synced:        ${st.synced ? 'yes' : 'no'}` +
+      (verbose || !st.synced
+        ? ` (local: ${Object.entries(st.localSync)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')})`
+        : ''),
+    `Services:      ${st.counts.services} (${st.counts.frontends} frontends)`,
+    `IPCache:       ${st.counts.ipcache} entries`,
+    `Identities:    ${st.counts.identities}`,
+    `Nodes:         ${st.counts.nodes}`,
+    `Endpoints:     ${st.counts.endpoints}`,
+    cm.enabled
+      ? `ClusterMesh:   ${cm.numReady}/${cm.numRemotes} remote clusters ready, ${cm.globalServices} global-services`
+      : 'ClusterMesh:   disabled',
+  ];
+  for (const r of cm.remotes) lines.push(...remoteLines(r, verbose));
+  return lines.join('\n');
+}
+
+function statusCommand() {
+  return view('status', "the node agent's status, with a ClusterMesh section per remote cluster")
+    .option('--verbose', 'details of every remote cluster (as cilium-dbg status --all-clusters)')
+    .action(async (o) => {
+      const st = await (await clientFor(o)).status();
+      emit(o.output, st, () => formatStatus(st, o.verbose === true));
+    });
+}
+
+function serviceList() {
+  return view('list', 'services and their backends, local and remote, with state and selection').action(async (o) => {
+    const list = await (await clientFor(o)).services();
+    emit(o.output, list, () => {
+      const rows: (string | number)[][] = [];
+      list.forEach((s, i) => {
+        if (s.backends.length === 0) rows.push([i + 1, s.frontend, s.type, s.service, '', '', '', '']);
+        s.backends.forEach((b, j) => {
+          rows.push([
+            j === 0 ? i + 1 : '',
+            j === 0 ? s.frontend : '',
+            j === 0 ? s.type : '',
+            j === 0 ? s.service : '',
+            `${j + 1} => ${b.address}:${b.port}/${b.protocol}`,
+            `${b.cluster} (${b.clusterID})`,
+            b.state,
+            b.selected ? 'yes' : 'no',
+          ]);
+        });
+      });
+      return list.length === 0
+        ? 'no services'
+        : table(['ID', 'FRONTEND', 'TYPE', 'SERVICE', 'BACKEND', 'CLUSTER', 'STATE', 'SELECTED'], rows);
+    });
+  });
+}
+
+function lbList() {
+  return view('list', 'the load-balancing map: each frontend and the backends it picks, in slot order').action(
+    async (o) => {
+      const list = await (await clientFor(o)).lb();
+      emit(o.output, list, () => {
+        const rows: string[][] = [];
+        for (const e of list) {
+          rows.push([e.frontend, `0.0.0.0:0 (${e.revNatId}) (0) [${e.type}] ${e.service}`]);
+          for (const b of e.backends) {
+            rows.push(['', `${b.address}:${b.port}/${b.protocol} (${e.revNatId}) (${b.slot}) [${b.cluster}]`]);
+          }
+        }
+        return list.length === 0
+          ? 'no entries'
+          : table(['SERVICE ADDRESS', 'BACKEND ADDRESS (REVNAT_ID) (SLOT)'], rows);
+      });
+    },
+  );
+}
+
+function ipcacheList() {
+  return view('list', 'the ipcache: every known IP/CIDR with its identity and where it lives').action(async (o) => {
+    const list = await (await clientFor(o)).ipcache();
+    emit(o.output, list, () =>
+      list.length === 0
+        ? 'no entries'
+        : table(
+            ['IP PREFIX/ADDRESS', 'IDENTITY', 'TUNNEL ENDPOINT', 'ENCRYPT KEY', 'CLUSTER', 'SOURCE', 'POD'],
+            list.map((e) => [
+              e.prefix,
+              e.identity,
+              e.hostIP || '-',
+              e.encryptKey,
+              `${e.cluster} (${e.clusterID})`,
+              e.source,
+              e.pod ? `${e.namespace}/${e.pod}` : '',
+            ]),
+          ),
+    );
+  });
+}
+
+function identityList() {
+  return view('list', 'security identities: reserved, local and from every remote cluster').action(async (o) => {
+    const list = await (await clientFor(o)).identities();
+    emit(o.output, list, () => {
+      const rows: (string | number)[][] = [];
+      for (const id of list) {
+        id.labels.forEach((l, i) => {
+          rows.push(i === 0 ? [id.id, l, id.cluster || '-', id.source] : ['', l, '', '']);
+        });
+      }
+      return table(['ID', 'LABELS', 'CLUSTER', 'SOURCE'], rows);
+    });
+  });
+}
+
+function endpointList() {
+  return view('list', "the local cluster's endpoints").action(async (o) => {
+    const list = await (await clientFor(o)).endpoints();
+    emit(o.output, list, () =>
+      list.length === 0
+        ? 'no endpoints'
+        : table(
+            ['ENDPOINT', 'ID', 'IDENTITY', 'IPv4', 'IPv6', 'NODE IP', 'STATE'],
+            list.map((e) => [
+              `${e.namespace}/${e.name}`,
+              e.id ?? '-',
+              e.identity ?? '-',
+              e.ipv4 || '-',
+              e.ipv6 || '-',
+              e.hostIP || '-',
+              e.state || '-',
+            ]),
+          ),
+    );
+  });
+}
+
+function nodeList() {
+  return view('list', 'nodes of the local cluster and of every remote cluster').action(async (o) => {
+    const list = await (await clientFor(o)).nodes();
+    emit(o.output, list, () =>
+      list.length === 0
+        ? 'no nodes'
+        : table(
+            ['NAME', 'IPV4 ADDRESS', 'ENDPOINT CIDR', 'IPV6 ADDRESS', 'ENDPOINT CIDR', 'CLUSTER ID', 'SOURCE'],
+            list.map((n) => {
+              const v4 = n.addresses.find((a) => a.type === 'InternalIP' && !a.ip.includes(':'))?.ip;
+              const v6 = n.addresses.find((a) => a.type === 'InternalIP' && a.ip.includes(':'))?.ip;
+              return [
+                `${n.cluster}/${n.name}`,
+                v4 ?? '-',
+                n.ipv4AllocCIDR || '-',
+                v6 ?? '-',
+                n.ipv6AllocCIDR || '-',
+                n.clusterID,
+                n.source,
+              ];
+            }),
+          ),
+    );
+  });
+}
+
+function group(name: string, description: string, ...subs: CommandUnknownOpts[]) {
+  const cmd = new Command(name).description(description);
+  for (const s of subs) cmd.addCommand(s);
+  return cmd;
+}
+
+/** Every agent view command, for the program to register. */
+export function agentViewCommands(): CommandUnknownOpts[] {
+  return [
+    statusCommand(),
+    group('service', "the node agent's services (as cilium-dbg service)", serviceList()),
+    group(
+      'bpf',
+      "the node agent's datapath maps (as cilium-dbg bpf)",
+      group('lb', 'the load-balancing map', lbList()),
+      group('ipcache', 'the IP -> identity map', ipcacheList()),
+    ),
+    group('identity', "the node agent's identities (as cilium-dbg identity)", identityList()),
+    group('endpoint', "the local cluster's endpoints (as cilium-dbg endpoint)", endpointList()),
+    group('node', 'nodes of every cluster in the mesh (as cilium-dbg node)', nodeList()),
+  ];
+}

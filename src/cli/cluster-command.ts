@@ -1,0 +1,127 @@
+import { Command } from '@commander-js/extra-typings';
+import {
+  createCluster,
+  deleteCluster,
+  inspectCluster,
+  listClusterNames,
+  loadAllClusters,
+  processStates,
+} from '../mesh/local-cluster.js';
+import { clusterPaths } from '../mesh/home.js';
+import { emit, intArg, outputOption, table } from './output.js';
+
+export function clusterCommand() {
+  const cmd = new Command('cluster').description(
+    'create, list, inspect and delete local clusters (state under $CMESH_HOME, default ~/.cmesh)',
+  );
+
+  cmd
+    .command('create')
+    .description('create a local cluster: its state etcd, its operator and its node agents')
+    .argument('<name>', 'cluster name: lowercase letters, digits and dashes, at most 32 characters')
+    .requiredOption(
+      '--id <n>',
+      'cluster ID, unique in the mesh: 1-255 (1-511 with --max-connected-clusters 511)',
+      intArg('--id'),
+    )
+    .option('--pod-cidr <cidr>', 'pod CIDR (default 10.<id>.0.0/16); must not overlap other clusters')
+    .option('--service-cidr <cidr>', 'service (ClusterIP) CIDR', '10.96.0.0/16')
+    .option('--nodes <k>', 'number of nodes (each gets a /24 of the pod CIDR and an agent)', intArg('--nodes'), 2)
+    .option(
+      '--max-connected-clusters <n>',
+      '255 or 511: how identity bits are split between cluster ID and identity',
+      intArg('--max-connected-clusters'),
+      255,
+    )
+    .addOption(outputOption())
+    .action(async (name, opts) => {
+      const rec = await createCluster({
+        name,
+        id: opts.id,
+        nodes: opts.nodes,
+        serviceCidr: opts.serviceCidr,
+        maxConnectedClusters: opts.maxConnectedClusters,
+        ...(opts.podCidr ? { podCidr: opts.podCidr } : {}),
+      });
+      emit(
+        opts.output,
+        rec,
+        () => `cluster "${rec.name}" created (ID ${rec.id}, pod CIDR ${rec.podCidr}, ${rec.nodes} nodes)`,
+      );
+    });
+
+  cmd
+    .command('list')
+    .description('list local clusters')
+    .addOption(outputOption())
+    .action(async (opts) => {
+      const rows: {
+        name: string;
+        id: number;
+        podCidr: string;
+        nodes: number;
+        clustermesh: boolean;
+        processes: string;
+      }[] = [];
+      for (const r of await loadAllClusters()) {
+        const procs = await processStates(clusterPaths(r.name));
+        rows.push({
+          name: r.name,
+          id: r.id,
+          podCidr: r.podCidr,
+          nodes: r.nodes,
+          clustermesh: r.clustermesh?.enabled ?? false,
+          processes: `${procs.filter((p) => p.running).length}/${procs.length}`,
+        });
+      }
+      emit(opts.output, rows, () =>
+        rows.length === 0
+          ? 'no local clusters; create one with `cmesh cluster create NAME --id N`'
+          : table(
+              ['NAME', 'ID', 'POD CIDR', 'NODES', 'CLUSTERMESH', 'RUNNING'],
+              rows.map((r) => [r.name, r.id, r.podCidr, r.nodes, r.clustermesh ? 'enabled' : 'disabled', r.processes]),
+            ),
+      );
+    });
+
+  cmd
+    .command('inspect')
+    .description('print every endpoint, TLS file and folder of a local cluster (-o json for scripts)')
+    .argument('<name>')
+    .addOption(outputOption())
+    .action(async (name, opts) => {
+      const info = await inspectCluster(name);
+      emit(opts.output, info, () =>
+        [
+          `Cluster:          ${info.name} (ID ${info.id}, max connected clusters ${info.maxConnectedClusters})`,
+          `Pod CIDR:         ${info.podCidr}`,
+          `Service CIDR:     ${info.serviceCidr}`,
+          `Nodes:            ${info.nodes}`,
+          `State etcd:       ${info.stateEtcd.endpoints.join(',')}`,
+          `Clustermesh etcd: ${info.clustermeshEtcd ? info.clustermeshEtcd.endpoints.join(',') : 'not enabled (cmesh clustermesh enable --context ' + info.name + ')'}`,
+          `Folder:           ${info.folders.cluster}`,
+          `Processes:`,
+          ...info.processes.map(
+            (p) => `  ${p.role.padEnd(18)} ${p.running ? `running (pid ${p.pid})` : 'stopped'}  ${p.log}`,
+          ),
+        ].join('\n'),
+      );
+    });
+
+  cmd
+    .command('delete')
+    .description('stop every process of a local cluster and remove its folder')
+    .argument('<name...>')
+    .action(async (names) => {
+      for (const name of names) {
+        await deleteCluster(name);
+        console.log(`cluster "${name}" deleted`);
+      }
+    });
+
+  cmd.command('names', { hidden: true }).action(async () => {
+    console.log((await listClusterNames()).join('\n'));
+  });
+
+  return cmd;
+}

@@ -1,0 +1,55 @@
+/**
+ * How objects are stored in the state etcd: compact JSON without `metadata.resourceVersion` (the key's mod
+ * revision is the resourceVersion; a stored one would go stale on the first write).
+ */
+import { DecodeError } from './errors.js';
+import { parseObjectKey, REGISTRY_PREFIX } from './keys.js';
+import { validateObject } from './schemas.js';
+import type { K8sObject, KindName, ObjectOf } from './types.js';
+
+export function encodeObject(obj: K8sObject): Buffer {
+  const { resourceVersion: _rv, ...metadata } = obj.metadata;
+  return Buffer.from(JSON.stringify({ ...obj, metadata }));
+}
+
+/** The object as stored (no resourceVersion), for change detection. */
+export function storedForm<T extends K8sObject>(obj: T): T {
+  const { resourceVersion: _rv, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
+}
+
+/**
+ * Decodes and validates the value at `key`, checking that it is an object of `kind` named as its key says, and
+ * stamps `resourceVersion` = `modRevision`. Throws DecodeError.
+ */
+export function decodeObject<K extends KindName>(
+  kind: K,
+  key: string,
+  value: Buffer,
+  modRevision: number | string,
+  root: string = REGISTRY_PREFIX,
+): ObjectOf<K> {
+  const where = parseObjectKey(kind, key, root);
+  if (!where) throw new DecodeError(key, `not a ${kind} key`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(value.toString('utf8'));
+  } catch (err) {
+    throw new DecodeError(key, `invalid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  let obj: K8sObject;
+  try {
+    obj = validateObject(raw);
+  } catch (err) {
+    throw new DecodeError(key, (err as Error).message, { cause: err });
+  }
+  if (obj.kind !== kind) throw new DecodeError(key, `holds a ${obj.kind}, expected ${kind}`);
+  if (obj.metadata.name !== where.name || obj.metadata.namespace !== where.namespace) {
+    throw new DecodeError(
+      key,
+      `object is named ${obj.metadata.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata.name}, which does not match its key`,
+    );
+  }
+  obj.metadata.resourceVersion = String(modRevision);
+  return obj as ObjectOf<K>;
+}

@@ -1,0 +1,214 @@
+/**
+ * The `local` cluster source: informers over the objects a local cluster keeps in its state etcd, fed by the
+ * kvstore ListWatcher (which resumes watches after errors and re-lists after compactions, delivering only
+ * differences).
+ */
+import type { Etcd3 } from 'etcd3';
+import { ListWatcher, type ListWatcherOptions } from '../kvstore/list-watcher.js';
+import type { KeyValue, ListWatchHandler } from '../kvstore/types.js';
+import { Counter, metric } from '../observe/metrics.js';
+import { logger } from '../observe/logger.js';
+import { decodeObject } from './codec.js';
+import { kindPrefix, objectRef, parseObjectKey, REGISTRY_PREFIX } from './keys.js';
+import { toMatcher, type LabelMatcher } from './label-selector.js';
+import type { ClusterSource, Informer, InformerHandler, InformerOptions } from './source.js';
+import { KINDS, type KindName, type ObjectOf } from './types.js';
+
+const log = logger('k8s-local-source');
+
+const invalidObjects = (): Counter<'kind'> =>
+  metric(
+    'cmesh_k8s_invalid_objects_total',
+    (registers) =>
+      new Counter({
+        name: 'cmesh_k8s_invalid_objects_total',
+        help: 'Objects in the cluster state store that failed validation and were ignored',
+        labelNames: ['kind'] as const,
+        registers,
+      }),
+  );
+
+export interface LocalSourceOptions {
+  /** Key prefix of the registry; `/registry/` by default. */
+  prefix?: string;
+  listWatcher?: ListWatcherOptions;
+}
+
+export class LocalClusterSource implements ClusterSource {
+  readonly type = 'local' as const;
+  private readonly informers = new Set<LocalInformer<KindName>>();
+  private closed = false;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly opts: LocalSourceOptions = {},
+  ) {}
+
+  informer<K extends KindName>(kind: K, opts: InformerOptions = {}): Informer<ObjectOf<K>> {
+    if (this.closed) throw new Error('LocalClusterSource is closed');
+    const inf = new LocalInformer(this.client, kind, opts, this.opts);
+    this.informers.add(inf);
+    return inf;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.informers].map((i) => i.stop()));
+    this.informers.clear();
+  }
+}
+
+type Notify<T extends ObjectOf<KindName>> = (h: InformerHandler<T>) => void | Promise<void>;
+
+export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> {
+  readonly synced: Promise<void>;
+  private resolveSynced!: () => void;
+  private isSynced = false;
+  /** objectRef (namespace/name) -> cached object. */
+  private readonly cache = new Map<string, ObjectOf<K>>();
+  private readonly handlers = new Set<InformerHandler<ObjectOf<K>>>();
+  /** Tail of the serialized handler calls. */
+  private queue: Promise<void> = Promise.resolve();
+  private readonly watcher: ListWatcher;
+  private readonly match: LabelMatcher;
+  private readonly root: string;
+  private started = false;
+  private stopped = false;
+
+  constructor(
+    client: Etcd3,
+    readonly kind: K,
+    private readonly opts: InformerOptions,
+    sourceOpts: LocalSourceOptions,
+  ) {
+    if (opts.namespace && !KINDS[kind].namespaced) {
+      throw new Error(`${kind} is cluster-scoped: an informer over it cannot be limited to a namespace`);
+    }
+    this.root = sourceOpts.prefix ?? REGISTRY_PREFIX;
+    this.match = toMatcher(opts.labelSelector);
+    this.synced = new Promise((resolve) => {
+      this.resolveSynced = resolve;
+    });
+    const handler: ListWatchHandler = {
+      onUpsert: (kv) => this.upsert(kv),
+      onDelete: (key) => this.remove(key),
+      onListDone: () =>
+        this.enqueueTask(() => {
+          this.markSynced();
+        }),
+      onError: (err) => {
+        log.debug({ kind, err: err.message }, 'state store connection interrupted; retrying');
+      },
+    };
+    this.watcher = new ListWatcher(
+      client,
+      kindPrefix(kind, opts.namespace, this.root),
+      handler,
+      sourceOpts.listWatcher ?? {},
+    );
+  }
+
+  on(handler: InformerHandler<ObjectOf<K>>): () => void {
+    this.handlers.add(handler);
+    const existing = [...this.cache.values()];
+    if (existing.length > 0) {
+      void this.enqueue([handler], async (h) => {
+        for (const obj of existing) await h.onAdd?.(obj);
+      });
+    }
+    return () => {
+      this.handlers.delete(handler);
+    };
+  }
+
+  start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.watcher.start();
+  }
+
+  hasSynced(): boolean {
+    return this.isSynced;
+  }
+
+  list(): ObjectOf<K>[] {
+    return [...this.cache.values()];
+  }
+
+  get(namespace: string | undefined, name: string): ObjectOf<K> | undefined {
+    return this.cache.get(objectRef(KINDS[this.kind].namespaced ? namespace : undefined, name));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.watcher.stop();
+    await this.queue;
+  }
+
+  private markSynced(): void {
+    if (this.isSynced) return;
+    this.isSynced = true;
+    this.resolveSynced();
+  }
+
+  private upsert(kv: KeyValue): Promise<void> {
+    const where = parseObjectKey(this.kind, kv.key, this.root);
+    if (!where) {
+      invalidObjects().inc({ kind: this.kind });
+      log.warn({ key: kv.key, kind: this.kind }, 'ignoring a key that does not name an object');
+      return Promise.resolve();
+    }
+    const ref = objectRef(where.namespace, where.name);
+    const old = this.cache.get(ref);
+    let obj: ObjectOf<K>;
+    try {
+      obj = decodeObject(this.kind, kv.key, kv.value, kv.modRevision, this.root);
+    } catch (err) {
+      invalidObjects().inc({ kind: this.kind });
+      log.warn({ key: kv.key, err }, 'ignoring an invalid object in the state store');
+      // Whatever was cached under this key is gone: it was replaced by something unusable.
+      return old ? this.removeRef(ref, old) : Promise.resolve();
+    }
+    if (!this.match(obj.metadata.labels)) return old ? this.removeRef(ref, old) : Promise.resolve();
+    if (old?.metadata.resourceVersion === obj.metadata.resourceVersion) return Promise.resolve();
+    this.cache.set(ref, obj);
+    if (old) return this.enqueue([...this.handlers], (h) => h.onUpdate?.(obj, old));
+    return this.enqueue([...this.handlers], (h) => h.onAdd?.(obj));
+  }
+
+  private remove(key: string): Promise<void> {
+    const where = parseObjectKey(this.kind, key, this.root);
+    if (!where) return Promise.resolve();
+    const ref = objectRef(where.namespace, where.name);
+    const old = this.cache.get(ref);
+    return old ? this.removeRef(ref, old) : Promise.resolve();
+  }
+
+  private removeRef(ref: string, old: ObjectOf<K>): Promise<void> {
+    this.cache.delete(ref);
+    return this.enqueue([...this.handlers], (h) => h.onDelete?.(old));
+  }
+
+  /**
+   * Queues a call to each of `handlers` (captured now: a handler registered later got a snapshot that already
+   * includes this change). Returns the queue's tail, which the ListWatcher awaits: that is the backpressure.
+   */
+  private enqueue(handlers: InformerHandler<ObjectOf<K>>[], call: Notify<ObjectOf<K>>): Promise<void> {
+    return this.enqueueTask(async () => {
+      for (const h of handlers) {
+        // Unregistered meanwhile, or stopped: the contract is that no handler runs once stop() resolves.
+        if (!this.handlers.has(h) || this.stopped) continue;
+        try {
+          await call(h);
+        } catch (err) {
+          log.error({ err, kind: this.kind }, 'informer handler failed; continuing');
+        }
+      }
+    });
+  }
+
+  private enqueueTask(task: () => void | Promise<void>): Promise<void> {
+    this.queue = this.queue.then(task);
+    return this.queue;
+  }
+}

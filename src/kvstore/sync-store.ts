@@ -1,0 +1,478 @@
+import type { Etcd3, IRequestOp } from 'etcd3';
+import { logger, type Logger } from '../observe/logger.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { StoreClosedError, isLeaseNotFoundError, toError } from './errors.js';
+import { LeaseManager } from './lease.js';
+import {
+  countQuorumError,
+  initialSyncCompleted,
+  operationsDuration,
+  scopeFromKey,
+  syncErrors,
+  syncQueueSize,
+} from './metrics.js';
+
+/** etcd's default --max-txn-ops. */
+export const MAX_TXN_OPS = 128;
+/** Stays well below etcd's default --max-request-bytes (1.5 MiB); a single bigger value goes alone. */
+export const MAX_TXN_BYTES = 1024 * 1024;
+/** Transactions in flight at once: pipelining hides the round trip; keys never appear in two at a time. */
+export const MAX_TXNS_IN_FLIGHT = 4;
+/** Cilium's kvstore.SyncedPrefix: canaries live at `<SYNCED_PREFIX>/<cluster>/<store prefix>`. */
+export const SYNCED_PREFIX = 'cilium/synced';
+
+export interface SyncStoreOptions {
+  /** Keys are written at `<prefix>/<key>`, e.g. prefix `cilium/state/nodes/v1`, key `cluster1/node1`. */
+  prefix: string;
+  /** The cluster whose data this is: names the canary key and labels the metrics. */
+  clusterName: string;
+  /** A lease shared with other stores of the process (one lease for all keys). Created per store when unset. */
+  lease?: LeaseManager;
+  /** TTL of the store's own lease when `lease` is unset. */
+  leaseTtlSeconds?: number;
+  /** Write keys without a lease (identity master keys must survive the writer). */
+  noLease?: boolean;
+  /** With noLease: the lease the canary is written under (every canary carries the writer's lease). */
+  canaryLease?: LeaseManager;
+  /** Overrides the part of the canary key after the cluster name (default: the prefix). */
+  syncedKey?: string;
+  maxTxnOps?: number;
+  maxTxnsInFlight?: number;
+  backoff?: BackoffOptions;
+}
+
+/** Current time in Go's time.RFC3339 layout (second precision), as Cilium writes canaries and heartbeats. */
+export function rfc3339Now(now = new Date()): string {
+  return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+interface Op {
+  key: string;
+  /** undefined: a delete. */
+  value: Buffer | undefined;
+}
+
+/**
+ * The write side of a store, as Cilium's workqueue SyncStore: callers declare the desired content with upsert()
+ * and delete(); a worker applies it to etcd in batched transactions, coalescing repeated operations on a key
+ * (the latest wins), skipping writes of a value identical to the one it last wrote successfully, retrying
+ * failures with backoff (nothing is ever dropped), and rewriting every key when its lease is lost. synced()
+ * writes the canary once every upsert issued before it has been applied.
+ */
+export class SyncStore {
+  readonly prefix: string;
+  readonly canaryKey: string;
+  private readonly lease: LeaseManager | undefined;
+  private readonly ownsLease: boolean;
+  private readonly unsubscribeLease: (() => void) | undefined;
+  private readonly maxTxnOps: number;
+  private readonly maxInFlight: number;
+  private readonly backoff: Backoff;
+  private readonly log: Logger;
+  private readonly labels: { scope: string; source_cluster: string };
+
+  /** What etcd should contain (key relative to the prefix -> value). */
+  private readonly desired = new Map<string, Buffer>();
+  /** What this store last wrote; null when a write's outcome is unknown (the key may exist, content unknown). */
+  private readonly written = new Map<string, Buffer | null>();
+  /** Keys whose desired state may differ from the written one. */
+  private readonly dirty = new Set<string>();
+  private readonly inFlight = new Set<string>();
+  private txnsInFlight = 0;
+  /** Incremented on lease loss; a write under an older generation did not survive. */
+  private leaseGeneration = 0;
+
+  /** Keys found in etcd by prime(): the ones not upserted by the time synced() is called are stale. */
+  private readonly primed = new Map<string, Buffer>();
+  private readonly canaryLease: LeaseManager | undefined;
+
+  /** Keys upserted before synced() that have not been written yet. */
+  private readonly pendingSync = new Set<string>();
+  private syncRequested = false;
+  private canaryDone = false;
+  private canaryInFlight = false;
+  private readonly syncCallbacks: (() => void)[] = [];
+  private readonly syncedPromise: Promise<void>;
+  private resolveSynced!: () => void;
+
+  private pumpScheduled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly client: Etcd3,
+    opts: SyncStoreOptions,
+  ) {
+    this.prefix = opts.prefix.replace(/\/+$/, '');
+    this.canaryKey = `${SYNCED_PREFIX}/${opts.clusterName}/${(opts.syncedKey ?? this.prefix).replace(/^\/+/, '')}`;
+    this.maxTxnOps = opts.maxTxnOps ?? MAX_TXN_OPS;
+    this.maxInFlight = opts.maxTxnsInFlight ?? MAX_TXNS_IN_FLIGHT;
+    this.backoff = new Backoff(opts.backoff);
+    this.labels = { scope: scopeFromKey(this.prefix), source_cluster: opts.clusterName };
+    this.log = logger('kvstore-syncstore', { prefix: this.prefix, clusterName: opts.clusterName });
+    if (opts.noLease) {
+      this.lease = undefined;
+      this.ownsLease = false;
+      // The keys survive a lost lease, the canary does not: write it again.
+      this.unsubscribeLease = opts.canaryLease?.onLost(() => {
+        if (this.closed || !this.canaryDone) return;
+        this.canaryDone = false;
+        this.schedulePump();
+      });
+    } else {
+      this.ownsLease = opts.lease === undefined;
+      this.lease =
+        opts.lease ?? new LeaseManager(client, opts.leaseTtlSeconds ? { ttlSeconds: opts.leaseTtlSeconds } : {});
+      this.unsubscribeLease = this.lease.onLost(() => {
+        this.onLeaseLost();
+      });
+    }
+    this.canaryLease = opts.noLease ? opts.canaryLease : this.lease;
+    this.syncedPromise = new Promise((resolve) => {
+      this.resolveSynced = resolve;
+    });
+    initialSyncCompleted().set({ ...this.labels, action: 'write' }, 0);
+  }
+
+  /** Number of keys the store wants in etcd. */
+  get size(): number {
+    return this.desired.size;
+  }
+
+  /** Keys waiting to be written or being written. */
+  get queueSize(): number {
+    return this.dirty.size + this.inFlight.size;
+  }
+
+  /** Whether the canary has been written. */
+  get isSynced(): boolean {
+    return this.canaryDone;
+  }
+
+  /** The value the store wants at `key`, if any. */
+  get(key: string): Buffer | undefined {
+    return this.desired.get(key);
+  }
+
+  /** What prime() found in etcd at `key`, until synced() is called. */
+  primedValue(key: string): Buffer | undefined {
+    return this.primed.get(key);
+  }
+
+  keys(): IterableIterator<string> {
+    return this.desired.keys();
+  }
+
+  /** Queues a write of `value` at `<prefix>/<key>`; a no-op when that exact value is already written. */
+  upsert(key: string, value: string | Buffer): void {
+    if (this.closed) throw new StoreClosedError('sync store');
+    const buf = typeof value === 'string' ? Buffer.from(value) : value;
+    this.desired.set(key, buf);
+    this.changed(key, !this.syncRequested);
+  }
+
+  /** Queues the deletion of `<prefix>/<key>`; a no-op when the store never wrote it. */
+  delete(key: string): void {
+    if (this.closed) throw new StoreClosedError('sync store');
+    this.desired.delete(key);
+    this.changed(key, false);
+  }
+
+  /**
+   * Reads what etcd already holds under `<prefix>/<subPrefix>` (a previous run's keys) before the initial sync:
+   * a key whose value and lease match is not written again, and keys that the initial sync does not upsert are
+   * deleted before the canary. Call it before the first upsert.
+   */
+  async prime(subPrefix = ''): Promise<void> {
+    const from = Buffer.from(this.fullKey(subPrefix));
+    const end = Buffer.from(from);
+    let i = end.length - 1;
+    while (i >= 0 && end[i] === 0xff) i--;
+    const rangeEnd = i < 0 ? Buffer.from([0]) : Buffer.concat([end.subarray(0, i), Buffer.from([end[i]! + 1])]);
+    const leaseId = this.lease?.id ?? '0';
+    const res = await this.client.kv.range({ key: from, range_end: rangeEnd });
+    const base = this.prefix.length + 1;
+    for (const kv of res.kvs) {
+      const key = kv.key.toString().slice(base);
+      this.primed.set(key, kv.value);
+      if (this.desired.has(key)) continue;
+      // Only a key under the lease we hold (or lease-less keys of a lease-less store) survives us as written.
+      this.written.set(key, kv.lease === leaseId ? kv.value : null);
+    }
+  }
+
+  /**
+   * Requests the canary: it is written (under the lease) once every upsert issued before this call has been
+   * applied, then `callback` runs and the promise resolves. Only the first call has an effect.
+   */
+  synced(callback?: () => void): Promise<void> {
+    if (!this.syncRequested) {
+      for (const key of this.primed.keys()) {
+        if (this.desired.has(key)) continue;
+        this.desired.delete(key);
+        this.changed(key, true);
+      }
+      this.primed.clear();
+      this.syncRequested = true;
+      if (callback) this.syncCallbacks.push(callback);
+      this.schedulePump();
+    }
+    return this.syncedPromise;
+  }
+
+  /** Resolves once the canary has been written, without requesting it (see synced()). */
+  waitSynced(): Promise<void> {
+    return this.syncedPromise;
+  }
+
+  /** Resolves once every queued operation (and a requested canary) has been applied. */
+  flush(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+    });
+  }
+
+  /** Deletes every key the store wrote, and its canary, and waits until etcd has applied it. */
+  async drain(): Promise<void> {
+    for (const key of [...this.desired.keys()]) this.delete(key);
+    await this.flush();
+    if (this.canaryDone) {
+      await this.client.kv.deleteRange({ key: Buffer.from(this.canaryKey) });
+      this.canaryDone = false;
+    }
+  }
+
+  /**
+   * Stops the worker (queued operations are abandoned; call flush() first to wait for them) and the store's own
+   * lease keepalive. Keys stay in etcd until their lease expires.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.unsubscribeLease?.();
+    while (this.txnsInFlight > 0 || this.canaryInFlight) await new Promise((r) => setTimeout(r, 10));
+    if (this.ownsLease) await this.lease?.close();
+    initialSyncCompleted().set({ ...this.labels, action: 'write' }, 0);
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private fullKey(key: string): string {
+    return `${this.prefix}/${key}`;
+  }
+
+  private needsWrite(key: string): boolean {
+    const d = this.desired.get(key);
+    if (d === undefined) return this.written.has(key);
+    const w = this.written.get(key);
+    return w !== d && !w?.equals(d);
+  }
+
+  private changed(key: string, beforeSync: boolean): void {
+    if (this.needsWrite(key)) {
+      this.dirty.add(key);
+      if (beforeSync) this.pendingSync.add(key);
+      this.schedulePump();
+    } else if (!this.inFlight.has(key)) {
+      this.dirty.delete(key);
+      if (this.pendingSync.delete(key)) this.schedulePump();
+      else if (this.idleWaiters.length > 0) this.notifyIfIdle();
+    }
+  }
+
+  private onLeaseLost(): void {
+    if (this.closed) return;
+    this.leaseGeneration++;
+    this.written.clear();
+    for (const key of this.desired.keys()) {
+      this.dirty.add(key);
+      // The canary went with the lease: write it again only once every key is back.
+      if (this.syncRequested) this.pendingSync.add(key);
+    }
+    if (this.canaryDone) {
+      this.canaryDone = false;
+      initialSyncCompleted().set({ ...this.labels, action: 'write' }, 0);
+    }
+    this.log.info({ keys: this.desired.size }, 'lease lost; rewriting all keys under a new lease');
+    this.schedulePump();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.closed) return;
+    this.pumpScheduled = true;
+    // Deferred so that a burst of synchronous upserts is batched into full transactions.
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.closed || this.retryTimer) return;
+    while (this.txnsInFlight < this.maxInFlight) {
+      const batch = this.pickBatch();
+      if (batch.length === 0) break;
+      this.txnsInFlight++;
+      void this.runTxn(batch);
+    }
+    if (
+      this.syncRequested &&
+      !this.canaryDone &&
+      !this.canaryInFlight &&
+      this.pendingSync.size === 0 &&
+      this.txnsInFlight < this.maxInFlight
+    ) {
+      this.canaryInFlight = true;
+      void this.writeCanary();
+    }
+    syncQueueSize().set(this.labels, this.queueSize);
+    this.notifyIfIdle();
+  }
+
+  private pickBatch(): string[] {
+    const batch: string[] = [];
+    let bytes = 0;
+    for (const key of this.dirty) {
+      if (this.inFlight.has(key)) continue;
+      this.dirty.delete(key);
+      if (!this.needsWrite(key)) {
+        this.pendingSync.delete(key);
+        continue;
+      }
+      const size = key.length + this.prefix.length + (this.desired.get(key)?.length ?? 0);
+      if (batch.length > 0 && bytes + size > MAX_TXN_BYTES) {
+        this.dirty.add(key);
+        break;
+      }
+      batch.push(key);
+      this.inFlight.add(key);
+      bytes += size;
+      if (batch.length >= this.maxTxnOps) break;
+    }
+    return batch;
+  }
+
+  private async runTxn(keys: string[]): Promise<void> {
+    const generation = this.leaseGeneration;
+    const started = performance.now();
+    let leaseId: string | undefined;
+    let ops: Op[] = [];
+    try {
+      leaseId = this.lease ? await this.lease.current() : undefined;
+      ops = keys.map((key) => ({ key, value: this.desired.get(key) }));
+      const success: IRequestOp[] = ops.map((op) =>
+        op.value === undefined
+          ? { request_delete_range: { key: Buffer.from(this.fullKey(op.key)) } }
+          : {
+              request_put: {
+                key: Buffer.from(this.fullKey(op.key)),
+                value: op.value,
+                ...(leaseId !== undefined ? { lease: leaseId } : {}),
+              },
+            },
+      );
+      await this.client.kv.txn({ success });
+      this.observe('txn', started, 'success');
+      this.backoff.reset();
+      const survived = generation === this.leaseGeneration;
+      for (const op of ops) {
+        if (op.value === undefined) this.written.delete(op.key);
+        else if (survived) this.written.set(op.key, op.value);
+        this.settle(op.key);
+      }
+    } catch (e) {
+      const err = toError(e);
+      this.observe('txn', started, 'failure');
+      for (const key of keys) {
+        // A failed put may still have been applied (e.g. a timeout after commit): the key may exist.
+        if (this.desired.has(key) && generation === this.leaseGeneration) this.written.set(key, null);
+        this.settle(key);
+      }
+      this.failed(err, leaseId);
+    } finally {
+      this.txnsInFlight--;
+      // Directly, not deferred: the freed slot is refilled at once to keep the pipeline full.
+      this.pump();
+    }
+  }
+
+  private settle(key: string): void {
+    this.inFlight.delete(key);
+    if (this.needsWrite(key)) this.dirty.add(key);
+    else this.pendingSync.delete(key);
+  }
+
+  private async writeCanary(): Promise<void> {
+    const started = performance.now();
+    const generation = this.leaseGeneration;
+    let leaseId: string | undefined;
+    try {
+      leaseId = this.canaryLease ? await this.canaryLease.current() : undefined;
+      await this.client.kv.put({
+        key: Buffer.from(this.canaryKey),
+        value: Buffer.from(rfc3339Now()),
+        ...(leaseId !== undefined ? { lease: leaseId } : {}),
+      });
+      this.observe('put', started, 'success');
+      if (generation === this.leaseGeneration) {
+        this.canaryDone = true;
+        initialSyncCompleted().set({ ...this.labels, action: 'write' }, 1);
+        this.log.info('initial synchronization completed; canary written');
+        this.resolveSynced();
+        for (const cb of this.syncCallbacks.splice(0)) {
+          try {
+            cb();
+          } catch (err) {
+            this.log.error({ err }, 'synced callback failed');
+          }
+        }
+      }
+    } catch (e) {
+      this.observe('put', started, 'failure');
+      this.failed(toError(e), leaseId);
+    } finally {
+      this.canaryInFlight = false;
+      this.schedulePump();
+    }
+  }
+
+  private failed(err: Error, leaseId: string | undefined): void {
+    if (this.closed) return;
+    syncErrors().inc(this.labels);
+    if (leaseId !== undefined && isLeaseNotFoundError(err)) {
+      // Not an outage: retry at once under a new lease.
+      (this.lease ?? this.canaryLease)?.reportLost(leaseId);
+      return;
+    }
+    countQuorumError(err);
+    const delay = this.backoff.next();
+    this.log.warn({ err: err.message, retryInMs: delay }, 'kvstore write failed; retrying');
+    this.retryTimer ??= setTimeout(() => {
+      this.retryTimer = undefined;
+      this.schedulePump();
+    }, delay);
+  }
+
+  private observe(action: string, started: number, outcome: 'success' | 'failure'): void {
+    operationsDuration().observe(
+      { action, kind: 'sync-store', outcome, scope: this.labels.scope },
+      (performance.now() - started) / 1000,
+    );
+  }
+
+  private isIdle(): boolean {
+    return (
+      this.dirty.size === 0 &&
+      this.txnsInFlight === 0 &&
+      !this.canaryInFlight &&
+      (!this.syncRequested || this.canaryDone)
+    );
+  }
+
+  private notifyIfIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.isIdle()) return;
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+}

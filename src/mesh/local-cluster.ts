@@ -1,0 +1,315 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/cluster.js';
+import { parseIpRange, rangesOverlap } from '../wire/ip-range.js';
+import { readClusterRecord, writeClusterRecord, type ClusterRecord } from './cluster-record.js';
+import { runningPid, startDaemon, stopDaemon, killDaemon } from './daemon.js';
+import { EtcdProcess, freePort } from './etcd-process.js';
+import { clusterPaths, clustersDir, cmeshHome, type ClusterPaths } from './home.js';
+import { waitForHttpOk } from './wait.js';
+
+export const DEFAULT_SERVICE_CIDR = '10.96.0.0/16';
+export const DEFAULT_NODES = 2;
+export const MAX_NODES = 64;
+const DAEMON_READY_TIMEOUT_MS = 30_000;
+
+export class LocalClusterError extends Error {
+  override name = 'LocalClusterError';
+}
+
+export interface CreateClusterOptions {
+  name: string;
+  id: number;
+  podCidr?: string;
+  serviceCidr?: string;
+  nodes?: number;
+  maxConnectedClusters?: number;
+}
+
+/** The default pod CIDR for cluster `id`: 10.<id>.0.0/16, distinct for every ID up to 255. */
+export function defaultPodCidr(id: number): string | undefined {
+  return id >= 1 && id <= 255 ? `10.${id}.0.0/16` : undefined;
+}
+
+/** Every background process of a local cluster, by role. */
+export type ProcessRole = 'state-etcd' | 'operator' | 'clustermesh-etcd' | 'apiserver' | 'kvstoremesh';
+
+export function pidFile(paths: ClusterPaths, role: string): string {
+  return path.join(paths.run, `${role}.pid`);
+}
+
+export function logFile(paths: ClusterPaths, role: string): string {
+  return path.join(paths.logs, `${role}.log`);
+}
+
+export function stateEtcdProcess(record: ClusterRecord, paths: ClusterPaths): EtcdProcess {
+  return new EtcdProcess({
+    name: `cmesh-${record.name}-state`,
+    dataDir: paths.stateEtcdData,
+    clientPort: record.ports.stateEtcdClient,
+    peerPort: record.ports.stateEtcdPeer,
+    metricsPort: record.ports.stateEtcdMetrics,
+    logFile: logFile(paths, 'state-etcd'),
+    pidFile: pidFile(paths, 'state-etcd'),
+    detached: true,
+  });
+}
+
+export function stateEtcdEndpoint(record: ClusterRecord): string {
+  return `http://127.0.0.1:${record.ports.stateEtcdClient}`;
+}
+
+export async function loadCluster(
+  name: string,
+  home = cmeshHome(),
+): Promise<{ record: ClusterRecord; paths: ClusterPaths }> {
+  const paths = clusterPaths(name, home);
+  if (!existsSync(paths.record)) {
+    const known = (await listClusterNames(home)).join(', ') || 'none';
+    throw new LocalClusterError(
+      `no local cluster named "${name}" (known: ${known}); create it with \`cmesh cluster create ${name} --id N\``,
+    );
+  }
+  return { record: await readClusterRecord(paths.record), paths };
+}
+
+export async function listClusterNames(home = cmeshHome()): Promise<string[]> {
+  try {
+    const names = await readdir(clustersDir(home));
+    return names.filter((n) => existsSync(clusterPaths(n, home).record)).sort();
+  } catch {
+    return [];
+  }
+}
+
+export async function loadAllClusters(home = cmeshHome()): Promise<ClusterRecord[]> {
+  const out: ClusterRecord[] = [];
+  for (const n of await listClusterNames(home)) out.push((await loadCluster(n, home)).record);
+  return out;
+}
+
+/** Checks a new cluster against the rules and every existing local cluster; throws before anything is changed. */
+export async function validateNewCluster(
+  opts: CreateClusterOptions,
+  home = cmeshHome(),
+): Promise<Required<CreateClusterOptions>> {
+  const maxCC = opts.maxConnectedClusters ?? 255;
+  const fail = (msg: string): never => {
+    throw new LocalClusterError(msg);
+  };
+  try {
+    validateMaxConnectedClusters(maxCC);
+    validateClusterName(opts.name, opts.id);
+    validateClusterId(opts.id, maxCC as 255 | 511);
+  } catch (err) {
+    throw new LocalClusterError((err as Error).message, { cause: err });
+  }
+  const nodes = opts.nodes ?? DEFAULT_NODES;
+  if (!Number.isInteger(nodes) || nodes < 0 || nodes > MAX_NODES)
+    fail(`--nodes must be an integer from 0 to ${MAX_NODES}, got ${nodes}`);
+  const podCidr =
+    opts.podCidr ?? defaultPodCidr(opts.id) ?? fail(`cluster ID ${opts.id} has no default pod CIDR; pass --pod-cidr`);
+  const serviceCidr = opts.serviceCidr ?? DEFAULT_SERVICE_CIDR;
+  let pod, svc;
+  try {
+    pod = parseIpRange(podCidr);
+    svc = parseIpRange(serviceCidr);
+  } catch (err) {
+    throw new LocalClusterError((err as Error).message, { cause: err });
+  }
+  if (pod.family !== 4) fail(`--pod-cidr ${podCidr}: only IPv4 pod CIDRs are supported for local clusters`);
+  if (pod.prefix > 24 - Math.ceil(Math.log2(Math.max(nodes, 1))))
+    fail(`--pod-cidr ${podCidr} is too small for ${nodes} nodes with a /24 each; use a /16`);
+  if (rangesOverlap(pod, svc)) fail(`--pod-cidr ${podCidr} overlaps --service-cidr ${serviceCidr}`);
+  for (const other of await loadAllClusters(home)) {
+    if (other.name === opts.name) fail(`a local cluster named "${opts.name}" already exists (ID ${other.id})`);
+    if (other.id === opts.id)
+      fail(
+        `cluster ID ${opts.id} is already used by local cluster "${other.name}"; every cluster in a mesh needs a unique ID`,
+      );
+    if (rangesOverlap(pod, parseIpRange(other.podCidr)))
+      fail(
+        `--pod-cidr ${podCidr} overlaps the pod CIDR ${other.podCidr} of local cluster "${other.name}"; pod CIDRs must not overlap across a mesh`,
+      );
+  }
+  return { name: opts.name, id: opts.id, podCidr, serviceCidr, nodes, maxConnectedClusters: maxCC };
+}
+
+/**
+ * Creates a local cluster: its folder, its state etcd and its operator. On any failure everything started is
+ * stopped and the folder removed, so a failed create leaves nothing behind.
+ */
+export async function createCluster(opts: CreateClusterOptions, home = cmeshHome()): Promise<ClusterRecord> {
+  const v = await validateNewCluster(opts, home);
+  const paths = clusterPaths(v.name, home);
+  const record: ClusterRecord = {
+    name: v.name,
+    id: v.id,
+    maxConnectedClusters: v.maxConnectedClusters as 255 | 511,
+    podCidr: v.podCidr,
+    serviceCidr: v.serviceCidr,
+    nodes: v.nodes,
+    createdAt: new Date().toISOString(),
+    ports: {
+      stateEtcdClient: await freePort(),
+      stateEtcdPeer: await freePort(),
+      stateEtcdMetrics: await freePort(),
+      operatorHealth: await freePort(),
+    },
+  };
+  try {
+    for (const d of [paths.dir, paths.certs, paths.logs, paths.run, paths.clustermeshConfig, paths.nodes]) {
+      await mkdir(d, { recursive: true, mode: 0o700 });
+    }
+    await writeClusterRecord(paths.record, record);
+    await startClusterProcesses(record, paths);
+    return record;
+  } catch (err) {
+    await stopClusterProcesses(paths).catch(() => undefined);
+    await rm(paths.dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Starts whatever of the cluster's processes is not running (idempotent). */
+export async function startClusterProcesses(record: ClusterRecord, paths: ClusterPaths): Promise<void> {
+  if ((await runningPid(pidFile(paths, 'state-etcd'))) === undefined) await stateEtcdProcess(record, paths).start();
+  if ((await runningPid(pidFile(paths, 'operator'))) === undefined) {
+    await startDaemon({
+      name: `operator of cluster ${record.name}`,
+      args: ['operator', '--cluster-dir', paths.dir],
+      logFile: logFile(paths, 'operator'),
+      pidFile: pidFile(paths, 'operator'),
+    });
+    await waitForHttpOk(
+      `http://127.0.0.1:${record.ports.operatorHealth}/healthz`,
+      DAEMON_READY_TIMEOUT_MS,
+      `operator of cluster ${record.name}`,
+      logFile(paths, 'operator'),
+    );
+  }
+}
+
+/** Stops every process of the cluster, the components first and the etcd servers last. */
+export async function stopClusterProcesses(paths: ClusterPaths, opts: { kill?: boolean } = {}): Promise<void> {
+  const roles: string[] = [];
+  try {
+    for (const f of await readdir(paths.run)) if (f.endsWith('.pid')) roles.push(f.slice(0, -'.pid'.length));
+  } catch {
+    return;
+  }
+  const order = (r: string): number => (r.endsWith('etcd') ? 1 : 0);
+  roles.sort((a, b) => order(a) - order(b));
+  for (const group of [0, 1]) {
+    await Promise.all(
+      roles
+        .filter((r) => order(r) === group)
+        .map((r) => (opts.kill ? killDaemon(pidFile(paths, r)) : stopDaemon(pidFile(paths, r)))),
+    );
+  }
+}
+
+export async function deleteCluster(name: string, home = cmeshHome()): Promise<void> {
+  const { paths } = await loadCluster(name, home);
+  await stopClusterProcesses(paths);
+  await rm(paths.dir, { recursive: true, force: true });
+}
+
+export interface ProcessState {
+  role: string;
+  pid: number | null;
+  running: boolean;
+  log: string;
+}
+
+export async function processStates(paths: ClusterPaths): Promise<ProcessState[]> {
+  const out: ProcessState[] = [];
+  let files: string[] = [];
+  try {
+    files = await readdir(paths.run);
+  } catch {
+    // no run folder: nothing started
+  }
+  for (const f of files.filter((x) => x.endsWith('.pid')).sort()) {
+    const role = f.slice(0, -'.pid'.length);
+    const pid = await runningPid(path.join(paths.run, f));
+    out.push({ role, pid: pid ?? null, running: pid !== undefined, log: logFile(paths, role) });
+  }
+  return out;
+}
+
+/** Everything a script needs to reach a local cluster: endpoints, TLS files, folders, processes. */
+export interface ClusterInspection {
+  name: string;
+  id: number;
+  maxConnectedClusters: number;
+  podCidr: string;
+  serviceCidr: string;
+  nodes: number;
+  createdAt: string;
+  stateEtcd: { endpoints: string[]; metrics: string; dataDir: string };
+  clustermesh: ClusterRecord['clustermesh'] | null;
+  clustermeshEtcd: {
+    endpoints: string[];
+    metrics: string;
+    dataDir: string;
+    tls: { caFile: string; certFile: string; keyFile: string } | null;
+  } | null;
+  apiserver: { health: string } | null;
+  kvstoremesh: { health: string } | null;
+  operator: { health: string };
+  folders: { cluster: string; certs: string; logs: string; run: string; clustermeshConfig: string; nodes: string };
+  record: string;
+  processes: ProcessState[];
+}
+
+export async function inspectCluster(name: string, home = cmeshHome()): Promise<ClusterInspection> {
+  const { record, paths } = await loadCluster(name, home);
+  const p = record.ports;
+  const cm = record.clustermesh?.enabled ? record.clustermesh : undefined;
+  const scheme = cm?.tls ? 'https' : 'http';
+  return {
+    name: record.name,
+    id: record.id,
+    maxConnectedClusters: record.maxConnectedClusters,
+    podCidr: record.podCidr,
+    serviceCidr: record.serviceCidr,
+    nodes: record.nodes,
+    createdAt: record.createdAt,
+    stateEtcd: {
+      endpoints: [stateEtcdEndpoint(record)],
+      metrics: `http://127.0.0.1:${p.stateEtcdMetrics}/metrics`,
+      dataDir: paths.stateEtcdData,
+    },
+    clustermesh: record.clustermesh ?? null,
+    clustermeshEtcd:
+      cm && p.clustermeshEtcdClient
+        ? {
+            endpoints: [`${scheme}://127.0.0.1:${p.clustermeshEtcdClient}`],
+            metrics: `http://127.0.0.1:${p.clustermeshEtcdMetrics ?? 0}/metrics`,
+            dataDir: paths.clustermeshEtcdData,
+            tls: cm.tls
+              ? {
+                  caFile: path.join(paths.certs, 'ca.crt'),
+                  certFile: path.join(paths.certs, `admin-${record.name}.crt`),
+                  keyFile: path.join(paths.certs, `admin-${record.name}.key`),
+                }
+              : null,
+          }
+        : null,
+    apiserver: cm && p.apiserverHealth ? { health: `http://127.0.0.1:${p.apiserverHealth}` } : null,
+    kvstoremesh: cm?.kvstoremesh && p.kvstoremeshHealth ? { health: `http://127.0.0.1:${p.kvstoremeshHealth}` } : null,
+    operator: { health: `http://127.0.0.1:${p.operatorHealth}` },
+    folders: {
+      cluster: paths.dir,
+      certs: paths.certs,
+      logs: paths.logs,
+      run: paths.run,
+      clustermeshConfig: paths.clustermeshConfig,
+      nodes: paths.nodes,
+    },
+    record: paths.record,
+    processes: await processStates(paths),
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * `cmesh operator --cluster-dir DIR`: the operator process of one local cluster. Reads the cluster record, watches
+ * the cluster's state etcd and serves /healthz, /readyz and /metrics on loopback until SIGTERM or SIGINT.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
+import { z } from 'zod';
+import { createEtcdClient } from '../kvstore/client.js';
+import { HealthServer } from '../observe/health-server.js';
+import { logger } from '../observe/logger.js';
+import { collectProcessMetrics } from '../observe/metrics.js';
+import type { OperatorCluster } from './cluster-layout.js';
+import { Operator, type OperatorOptions } from './operator.js';
+
+export const CLUSTER_RECORD_FILE = 'cluster.json';
+
+const log = logger('operator-main');
+
+/**
+ * The part of the cluster record (`<cluster-dir>/cluster.json`, written by `cmesh cluster create`) the operator
+ * reads. Parsed here rather than through mesh/ so that the component does not import the layer above it.
+ */
+const recordSchema = z.object({
+  name: z.string().min(1),
+  id: z.number().int().min(0),
+  maxConnectedClusters: z.union([z.literal(255), z.literal(511)]),
+  podCidr: z.string(),
+  serviceCidr: z.string(),
+  nodes: z.number().int().min(0),
+  ports: z.looseObject({ stateEtcdClient: z.number().int(), operatorHealth: z.number().int() }),
+});
+
+export type OperatorClusterRecord = z.infer<typeof recordSchema>;
+
+export class OperatorConfigError extends Error {
+  override name = 'OperatorConfigError';
+}
+
+export async function readOperatorClusterRecord(clusterDir: string): Promise<OperatorClusterRecord> {
+  const file = path.join(clusterDir, CLUSTER_RECORD_FILE);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new OperatorConfigError(`cannot read the cluster record ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = recordSchema.safeParse(raw);
+  if (!parsed.success) throw new OperatorConfigError(`${file} is not a valid cluster record: ${parsed.error.message}`);
+  return parsed.data;
+}
+
+export interface RunOperatorOptions {
+  clusterDir: string;
+  /** Port of /healthz, /readyz, /metrics on 127.0.0.1; the record's ports.operatorHealth by default. */
+  healthPort?: number;
+  /** Stops the operator when aborted (in addition to SIGTERM/SIGINT when handleSignals is on). */
+  signal?: AbortSignal;
+  /** Stop on SIGTERM/SIGINT; on by default. */
+  handleSignals?: boolean;
+  /** Passed to the Operator (tests shorten the identity GC grace period). */
+  operator?: Partial<Omit<OperatorOptions, 'client' | 'cluster'>>;
+}
+
+/** Runs the operator until a signal (or `opts.signal`) asks it to stop; resolves once everything is stopped. */
+export async function runOperator(opts: RunOperatorOptions): Promise<void> {
+  const record = await readOperatorClusterRecord(opts.clusterDir);
+  const cluster: OperatorCluster = {
+    name: record.name,
+    id: record.id,
+    maxConnectedClusters: record.maxConnectedClusters,
+    podCidr: record.podCidr,
+    serviceCidr: record.serviceCidr,
+    nodes: record.nodes,
+  };
+  collectProcessMetrics();
+  const client = createEtcdClient({ endpoints: [`http://127.0.0.1:${record.ports.stateEtcdClient}`] });
+  const op = new Operator({ ...opts.operator, client, cluster });
+  const health = new HealthServer({
+    healthy: () => op.healthy(),
+    ready: () => op.ready(),
+    detail: () => op.status(),
+  });
+  const stopRequested = new Promise<string>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      resolve(sig);
+    };
+    if (opts.handleSignals ?? true) {
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+    }
+    if (opts.signal?.aborted) resolve('abort');
+    opts.signal?.addEventListener('abort', () => {
+      resolve('abort');
+    });
+  });
+  let failed: unknown;
+  try {
+    const port = await health.listen(opts.healthPort ?? record.ports.operatorHealth);
+    log.info(
+      { cluster: cluster.name, clusterID: cluster.id, nodes: cluster.nodes, healthPort: port },
+      'operator starting',
+    );
+    const startup = op.start().catch((err: unknown) => {
+      failed = err;
+      log.error({ err }, 'operator failed to start');
+    });
+    const why = await Promise.race([stopRequested, startup.then(() => (failed ? 'failure' : undefined))]);
+    if (why === undefined) log.info({ reason: await stopRequested }, 'stopping');
+    else log.info({ reason: why }, 'stopping');
+  } finally {
+    await op.stop();
+    await health.close();
+    client.close();
+  }
+  if (failed !== undefined)
+    throw failed instanceof Error ? failed : new Error('operator failed to start', { cause: failed });
+}
+
+function portArg(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`must be a port number, got "${v}"`);
+  return n;
+}
+
+/** The `cmesh operator` subcommand (started by `cmesh cluster create/start`; rarely run by hand). */
+export function operatorCommand(): Command {
+  return new Command('operator')
+    .description(
+      "run a local cluster's operator: node IPAM, pod scheduling and IPs, identities, CiliumEndpoints, EndpointSlices",
+    )
+    .requiredOption('--cluster-dir <dir>', 'folder of the local cluster (holds cluster.json)')
+    .option(
+      '--health-port <n>',
+      '/healthz, /readyz and /metrics port on 127.0.0.1 (default: from cluster.json)',
+      portArg,
+    )
+    .action(async (opts) => {
+      await runOperator({
+        clusterDir: opts.clusterDir,
+        ...(opts.healthPort !== undefined ? { healthPort: opts.healthPort } : {}),
+      });
+    });
+}
