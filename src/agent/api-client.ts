@@ -2,6 +2,11 @@
 import http from 'node:http';
 import type {
   AgentStatus,
+  DatapathView,
+  EndpointPolicyView,
+  PolicyOverview,
+  TraceRequest,
+  TraceResult,
   EndpointView,
   HealthView,
   IdentityView,
@@ -15,6 +20,8 @@ export const API_REQUEST_TIMEOUT_MS = 10_000;
 
 export class AgentApiError extends Error {
   override name = 'AgentApiError';
+  /** The HTTP status, when the agent answered. */
+  status?: number;
 }
 
 export class AgentClient {
@@ -55,6 +62,27 @@ export class AgentClient {
     return this.get('/v1/nodes');
   }
 
+  policy(): Promise<PolicyOverview> {
+    return this.get('/v1/policy');
+  }
+
+  endpointPolicy(namespace: string, name: string): Promise<EndpointPolicyView> {
+    return this.get(`/v1/policy/endpoints/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
+  }
+
+  /** The trace of a flow as this agent sees it; a bad request is an AgentApiError with status 400. */
+  policyTrace(req: TraceRequest): Promise<TraceResult> {
+    const q = new URLSearchParams({ dstPod: req.dstPod, dport: req.dport });
+    if (req.srcPod !== undefined) q.set('srcPod', req.srcPod);
+    if (req.srcIdentity !== undefined) q.set('srcIdentity', String(req.srcIdentity));
+    if (req.srcIp !== undefined) q.set('srcIp', req.srcIp);
+    return this.get(`/v1/policy/trace?${q.toString()}`);
+  }
+
+  datapath(): Promise<DatapathView> {
+    return this.get('/v1/datapath');
+  }
+
   /** GETs `path` and parses the JSON body; the type is the caller's promise about the route. */
   get<T>(path: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -67,7 +95,16 @@ export class AgentClient {
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           if (res.statusCode !== 200) {
-            reject(new AgentApiError(`${path}: HTTP ${res.statusCode ?? 0}: ${text.trim()}`));
+            let detail = text.trim();
+            try {
+              const body = JSON.parse(text) as { error?: unknown };
+              if (typeof body.error === 'string') detail = body.error;
+            } catch {
+              // not JSON: keep the raw text
+            }
+            const e = new AgentApiError(`${path}: HTTP ${res.statusCode ?? 0}: ${detail}`);
+            e.status = res.statusCode ?? 0;
+            reject(e);
             return;
           }
           try {

@@ -10,6 +10,8 @@ import path from 'node:path';
 import { logger } from '../observe/logger.js';
 import type { Agent } from './agent.js';
 import type { HealthView } from './api-types.js';
+import { TraceError, type TraceRequest } from './policy/trace.js';
+import { UnknownEndpointError } from './policy/types.js';
 
 const log = logger('agent-api');
 
@@ -26,11 +28,43 @@ export const API_ROUTES = [
   '/v1/identities',
   '/v1/endpoints',
   '/v1/nodes',
+  '/v1/policy',
+  '/v1/datapath',
 ] as const;
+/** Routes with parameters: `/v1/policy/trace?srcPod=..&dstPod=..&dport=..`, `/v1/policy/endpoints/NS/NAME`. */
+export const API_PARAM_ROUTES = ['/v1/policy/trace', '/v1/policy/endpoints/:namespace/:name'] as const;
+const ENDPOINT_POLICY_PREFIX = '/v1/policy/endpoints/';
 export type ApiRoute = (typeof API_ROUTES)[number];
 
 export class ApiSocketError extends Error {
   override name = 'ApiSocketError';
+}
+
+/** A request the API refuses with a 4xx status. */
+class ApiRequestError extends Error {
+  override name = 'ApiRequestError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The trace request from query parameters (names as TraceRequest's fields). */
+export function traceRequestFromQuery(q: URLSearchParams): TraceRequest {
+  const req: TraceRequest = { dstPod: q.get('dstPod') ?? '', dport: q.get('dport') ?? '' };
+  if (!req.dstPod || !req.dport) throw new ApiRequestError(400, 'dstPod and dport are required');
+  const srcPod = q.get('srcPod');
+  const srcIdentity = q.get('srcIdentity');
+  const srcIp = q.get('srcIp');
+  if (srcPod) req.srcPod = srcPod;
+  if (srcIdentity) {
+    if (!/^[0-9]+$/.test(srcIdentity)) throw new ApiRequestError(400, `srcIdentity "${srcIdentity}" is not a number`);
+    req.srcIdentity = Number(srcIdentity);
+  }
+  if (srcIp) req.srcIp = srcIp;
+  return req;
 }
 
 /** Whether something answers on the socket (a live agent) rather than a leftover file. */
@@ -72,7 +106,21 @@ export class AgentApiServer {
       '/v1/identities': () => a.identities.list(),
       '/v1/endpoints': () => a.endpoints(),
       '/v1/nodes': () => a.nodes.views(),
+      '/v1/policy': () => a.policyOverview(),
+      '/v1/datapath': () => a.datapath(),
     };
+  }
+
+  /** The view of a parameterized route, or undefined when `url` is not one. */
+  private paramView(pathname: string, query: URLSearchParams): (() => unknown) | undefined {
+    const a = this.agent;
+    if (pathname === '/v1/policy/trace') return () => a.tracePolicy(traceRequestFromQuery(query));
+    if (pathname.startsWith(ENDPOINT_POLICY_PREFIX)) {
+      const parts = pathname.slice(ENDPOINT_POLICY_PREFIX.length).split('/').map(decodeURIComponent);
+      if (parts.length !== 2 || !parts[0] || !parts[1]) return undefined;
+      return () => a.endpointPolicy(`${parts[0]}/${parts[1]}`);
+    }
+    return undefined;
   }
 
   /** Listens on the socket, replacing a stale socket file; refuses if another agent answers there. */
@@ -91,22 +139,37 @@ export class AgentApiServer {
     }
     const views = this.views();
     const server = http.createServer((req, res) => {
-      const url = (req.url ?? '/').split('?')[0] ?? '/';
+      const parsed = new URL(req.url ?? '/', 'http://agent');
+      const url = parsed.pathname;
       if (req.method !== 'GET') {
         res.writeHead(405, { 'content-type': 'application/json', allow: 'GET' });
         res.end(JSON.stringify({ error: `${req.method ?? ''} not allowed: the API is read-only` }) + '\n');
         return;
       }
-      const view = (views as Record<string, (() => unknown) | undefined>)[url];
+      const view =
+        (views as Record<string, (() => unknown) | undefined>)[url] ?? this.paramView(url, parsed.searchParams);
       if (!view) {
         res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: `no such path ${url}`, paths: API_ROUTES }) + '\n');
+        res.end(JSON.stringify({ error: `no such path ${url}`, paths: [...API_ROUTES, ...API_PARAM_ROUTES] }) + '\n');
         return;
       }
       try {
         const body = JSON.stringify(view());
         res.writeHead(200, { 'content-type': 'application/json' }).end(body + '\n');
       } catch (err) {
+        const status =
+          err instanceof ApiRequestError
+            ? err.status
+            : err instanceof TraceError
+              ? 400
+              : err instanceof UnknownEndpointError
+                ? 404
+                : undefined;
+        if (status !== undefined) {
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: (err as Error).message }) + '\n');
+          return;
+        }
         log.error({ err, url }, 'API view failed');
         res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: (err as Error).message }) + '\n');

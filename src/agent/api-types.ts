@@ -2,14 +2,28 @@
  * The JSON the agent's local API serves (and `cmesh ... -o json` prints). Field names are part of the interface:
  * scripts and tests read them.
  */
-import type { EndpointView } from './local-state.js';
+import type { ListenerStatus, ProxyVerdict } from './datapath/service-proxy.js';
+import type { TunnelStatus, TunnelVerdict } from './datapath/tunnel.js';
+import type { EndpointView, PolicyImportError } from './local-state.js';
+import type { EndpointPolicyView, EngineStats, PolicyStatus } from './policy/engine.js';
+import type { TraceRequest, TraceResult } from './policy/trace.js';
+import type { SampleServerView } from './sample-servers.js';
 import type { IdentityView } from './identity-cache.js';
 import type { IpcacheEntry } from './ipcache.js';
 import type { NodeView } from './node-table.js';
 import type { RemoteClusterStatus } from './remote-cluster-types.js';
 import type { BackendState } from './service-merger.js';
 
-export type { EndpointView, IdentityView, IpcacheEntry, NodeView, RemoteClusterStatus };
+export type {
+  EndpointPolicyView,
+  EndpointView,
+  IdentityView,
+  IpcacheEntry,
+  NodeView,
+  RemoteClusterStatus,
+  TraceRequest,
+  TraceResult,
+};
 
 /** One backend of a frontend in `service list`. */
 export interface ServiceBackendView {
@@ -69,4 +83,22 @@ export interface AgentStatus {
 export interface HealthView {
   ok: boolean;
   synced: boolean;
+}
+
+/** `GET /v1/datapath`: the service proxy's listeners and verdict counters, the node tunnel, the sample servers. */
+export interface DatapathView {
+  listeners: ListenerStatus[];
+  counters: Record<ProxyVerdict, number>;
+  /** Null when this node has no loopback tunnel address. */
+  tunnel: (TunnelStatus & { counters: Record<TunnelVerdict, number> }) | null;
+  sampleServers: SampleServerView[];
+}
+
+/** `GET /v1/policy`: the policies applied, those refused, the endpoints policies apply to. */
+export interface PolicyOverview {
+  policies: PolicyStatus[];
+  errors: PolicyImportError[];
+  /** `namespace/name` of every local endpoint the engine holds. */
+  endpoints: string[];
+  stats: EngineStats;
 }

@@ -1,13 +1,24 @@
 /**
  * Feeds the agent's tables from the local cluster's state: Services and EndpointSlices into the service table,
- * CiliumEndpoints into the ipcache, CiliumIdentities into the identity cache, CiliumNodes into the node table.
+ * CiliumEndpoints into the ipcache (and the policy engine's endpoints), CiliumIdentities into the identity cache,
+ * CiliumNodes into the node table, CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies into the policy engine.
  */
 import { endpointToIpcache } from '../k8s/endpoint-converter.js';
 import { ciliumNodeToNode } from '../k8s/node-converter.js';
 import type { ClusterSource, Informer } from '../k8s/source.js';
-import type { CiliumEndpoint, K8sObject } from '../k8s/types.js';
+import type {
+  CiliumClusterwideNetworkPolicy,
+  CiliumEndpoint,
+  CiliumNetworkPolicy,
+  CiliumNode,
+  K8sObject,
+} from '../k8s/types.js';
 import { logger } from '../observe/logger.js';
 import { labelsFromMap, parseNumericIdentity } from '../wire/index.js';
+import { policyChangeCounter } from './metrics.js';
+import { localEndpointOf } from './policy/endpoint-source.js';
+import type { PolicyEngine } from './policy/engine.js';
+import { policyName } from './policy/parse-policy.js';
 import type { AgentTables } from './tables.js';
 
 const log = logger('agent-local-state');
@@ -30,6 +41,16 @@ export interface LocalStateOptions {
   tables: AgentTables;
   clusterName: string;
   clusterId: number;
+  /** The engine that follows policies and endpoints; none = policies are not read. */
+  policy?: PolicyEngine;
+  /** After a CiliumNode of this cluster changed or went away. */
+  onNode?: (name: string, node: CiliumNode | undefined) => void;
+}
+
+/** A policy the engine refused, as `GET /v1/policy` reports it. */
+export interface PolicyImportError {
+  policy: string;
+  error: string;
 }
 
 function ref(o: K8sObject): string {
@@ -40,6 +61,7 @@ export class LocalState {
   private readonly informers: Informer<K8sObject>[] = [];
   private endpointsInformer: Informer<CiliumEndpoint> | undefined;
   private started = false;
+  private readonly importErrors = new Map<string, string>();
 
   constructor(private readonly opts: LocalStateOptions) {}
 
@@ -79,12 +101,14 @@ export class LocalState {
     const endpoints = source.informer('CiliumEndpoint');
     const upsertEndpoint = (cep: CiliumEndpoint): void => {
       tables.ipcache.upsertLocal(ref(cep), endpointToIpcache(cep));
+      this.syncPolicyEndpoint(cep);
     };
     endpoints.on({
       onAdd: upsertEndpoint,
       onUpdate: upsertEndpoint,
       onDelete: (cep) => {
         tables.ipcache.deleteLocal(ref(cep));
+        this.opts.policy?.deleteEndpoint(ref(cep));
       },
     });
     this.endpointsInformer = endpoints;
@@ -92,7 +116,9 @@ export class LocalState {
     const identities = source.informer('CiliumIdentity');
     const upsertIdentity = (ci: { metadata: { name: string }; 'security-labels': Record<string, string> }): void => {
       try {
-        tables.identities.upsertLocal(parseNumericIdentity(ci.metadata.name), labelsFromMap(ci['security-labels']));
+        const id = parseNumericIdentity(ci.metadata.name);
+        tables.upsertLocalIdentity(id, labelsFromMap(ci['security-labels']));
+        this.refreshEndpointsOf(id);
       } catch (err) {
         log.warn({ identity: ci.metadata.name, err }, 'ignoring a CiliumIdentity whose name is not a numeric identity');
       }
@@ -102,7 +128,7 @@ export class LocalState {
       onUpdate: upsertIdentity,
       onDelete: (ci) => {
         try {
-          tables.identities.deleteLocal(parseNumericIdentity(ci.metadata.name));
+          tables.deleteLocalIdentity(parseNumericIdentity(ci.metadata.name));
         } catch {
           // never added
         }
@@ -113,17 +139,82 @@ export class LocalState {
     nodes.on({
       onAdd: (cn) => {
         tables.nodes.upsert(ciliumNodeToNode(cn, cluster));
+        this.opts.onNode?.(cn.metadata.name, cn);
       },
       onUpdate: (cn) => {
         tables.nodes.upsert(ciliumNodeToNode(cn, cluster));
+        this.opts.onNode?.(cn.metadata.name, cn);
       },
       onDelete: (cn) => {
         tables.nodes.delete(cluster.name, cn.metadata.name);
+        this.opts.onNode?.(cn.metadata.name, undefined);
       },
     });
 
     this.informers.push(services, slices, endpoints, identities, nodes);
+    if (this.opts.policy) this.informers.push(...this.policyInformers(this.opts.policy));
     for (const inf of this.informers) inf.start();
+  }
+
+  private policyInformers(engine: PolicyEngine): Informer<K8sObject>[] {
+    const upsert = (p: CiliumNetworkPolicy | CiliumClusterwideNetworkPolicy): void => {
+      const name = policyName(p);
+      const res = engine.upsertPolicy(p);
+      if (res.applied) {
+        policyChangeCounter().inc({ outcome: 'success' });
+        this.importErrors.delete(name);
+        for (const w of res.warnings) log.warn({ policy: name, warning: w }, 'policy applied with a warning');
+        return;
+      }
+      policyChangeCounter().inc({ outcome: 'failure' });
+      const error = res.error?.message ?? 'not applied';
+      this.importErrors.set(name, error);
+      log.warn({ policy: name, error }, 'ignoring an invalid policy (the previous version, if any, stays)');
+    };
+    const cnp = this.opts.source.informer('CiliumNetworkPolicy');
+    cnp.on({
+      onAdd: upsert,
+      onUpdate: upsert,
+      onDelete: (p) => {
+        engine.deletePolicy(p.kind, p.metadata.namespace ?? '', p.metadata.name);
+        this.importErrors.delete(policyName(p));
+      },
+    });
+    const ccnp = this.opts.source.informer('CiliumClusterwideNetworkPolicy');
+    ccnp.on({
+      onAdd: upsert,
+      onUpdate: upsert,
+      onDelete: (p) => {
+        engine.deletePolicy(p.kind, '', p.metadata.name);
+        this.importErrors.delete(policyName(p));
+      },
+    });
+    return [cnp, ccnp];
+  }
+
+  /** Policies the engine refused, by policy. */
+  policyImportErrors(): PolicyImportError[] {
+    return [...this.importErrors]
+      .map(([policy, error]) => ({ policy, error }))
+      .sort((a, b) => (a.policy < b.policy ? -1 : 1));
+  }
+
+  private syncPolicyEndpoint(cep: CiliumEndpoint): void {
+    const engine = this.opts.policy;
+    if (!engine) return;
+    const id = cep.status?.identity?.id;
+    const labels = id === undefined ? undefined : this.opts.tables.identities.get(id)?.labels;
+    const ep = localEndpointOf(cep, labels);
+    if (ep) engine.upsertEndpoint(ep);
+    else engine.deleteEndpoint(ref(cep));
+  }
+
+  /** Endpoints whose CiliumEndpoint carries no labels take them from the identity: redo them when it changes. */
+  private refreshEndpointsOf(identity: number): void {
+    if (!this.opts.policy) return;
+    for (const cep of this.endpointsInformer?.list() ?? []) {
+      if (cep.status?.identity?.id === identity && !cep.status.identity.labels?.length) this.syncPolicyEndpoint(cep);
+    }
   }
 
   /** Resolves once every local informer has delivered its initial list. */

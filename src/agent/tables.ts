@@ -5,7 +5,7 @@
  */
 import type { ClusterService, IPIdentityPair, Label, MaxConnectedClusters, Node } from '../wire/index.js';
 import { ClusterDirectory } from './cluster-directory.js';
-import { IdentityCache } from './identity-cache.js';
+import { IdentityCache, type IdentityView } from './identity-cache.js';
 import { Ipcache } from './ipcache.js';
 import { NodeTable } from './node-table.js';
 import type { RemoteClusterSink } from './remote-cluster-types.js';
@@ -17,6 +17,8 @@ export interface AgentTablesOptions {
   clusterId: number;
   maxConnectedClusters: MaxConnectedClusters;
   onServiceChange?: (ref: string, svc: MergedService | undefined) => void;
+  /** After any change to an identity (local or remote): the policy engine follows the cache through it. */
+  onIdentityChange?: (id: number, identity: IdentityView | undefined) => void;
 }
 
 export class AgentTables implements RemoteClusterSink {
@@ -26,7 +28,7 @@ export class AgentTables implements RemoteClusterSink {
   readonly nodes: NodeTable;
   readonly services: ServiceTable;
 
-  constructor(opts: AgentTablesOptions) {
+  constructor(private readonly opts: AgentTablesOptions) {
     this.clusters = new ClusterDirectory(opts.clusterName, opts.clusterId, opts.maxConnectedClusters);
     this.ipcache = new Ipcache(this.clusters);
     this.identities = new IdentityCache(this.clusters);
@@ -66,10 +68,27 @@ export class AgentTables implements RemoteClusterSink {
 
   upsertIdentity(cluster: string, id: number, labels: readonly Label[]): void {
     this.identities.upsertRemote(cluster, id, labels);
+    this.identityChanged(id);
   }
 
   deleteIdentity(cluster: string, id: number): void {
     this.identities.deleteRemote(cluster, id);
+    this.identityChanged(id);
+  }
+
+  upsertLocalIdentity(id: number, labels: readonly Label[]): void {
+    this.identities.upsertLocal(id, labels);
+    this.identityChanged(id);
+  }
+
+  deleteLocalIdentity(id: number): void {
+    this.identities.deleteLocal(id);
+    this.identityChanged(id);
+  }
+
+  /** Reports what the cache now holds for `id` (another claimant may have taken over). */
+  private identityChanged(id: number): void {
+    this.opts.onIdentityChange?.(id, this.identities.get(id));
   }
 
   setReachable(cluster: string, reachable: boolean): void {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import { LocalClusterSource } from '../k8s/local-source.js';
 import { createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../kvstore/client.js';
-import { readClusterRecord } from '../mesh/cluster-record.js';
+import { readClusterRecord } from '../k8s/local-cluster-record.js';
 import { HealthServer } from '../observe/health-server.js';
 import { logger } from '../observe/logger.js';
 import { collectProcessMetrics } from '../observe/metrics.js';

@@ -1,11 +1,15 @@
 import { Command } from '@commander-js/extra-typings';
+import { startClustermeshProcesses } from '../mesh/clustermesh.js';
 import {
   createCluster,
   deleteCluster,
   inspectCluster,
   listClusterNames,
   loadAllClusters,
+  loadCluster,
   processStates,
+  startClusterProcesses,
+  stopClusterProcesses,
 } from '../mesh/local-cluster.js';
 import { clusterPaths } from '../mesh/home.js';
 import { emit, intArg, outputOption, table } from './output.js';
@@ -106,6 +110,32 @@ export function clusterCommand() {
           ),
         ].join('\n'),
       );
+    });
+
+  cmd
+    .command('stop')
+    .description('stop every process of a local cluster (its data stays; `cluster start` brings it back)')
+    .argument('<name...>')
+    .option('--kill', 'SIGKILL instead of a clean shutdown (to test failure handling)', false)
+    .action(async (names, opts) => {
+      for (const name of names) {
+        const { paths } = await loadCluster(name);
+        await stopClusterProcesses(paths, { kill: opts.kill });
+        console.log(`cluster "${name}" stopped`);
+      }
+    });
+
+  cmd
+    .command('start')
+    .description('start whatever processes of a local cluster are not running')
+    .argument('<name...>')
+    .action(async (names) => {
+      for (const name of names) {
+        const { record, paths } = await loadCluster(name);
+        await startClusterProcesses(record, paths);
+        if (record.clustermesh?.enabled) await startClustermeshProcesses(record, paths);
+        console.log(`cluster "${name}" started`);
+      }
     });
 
   cmd

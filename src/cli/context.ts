@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { Option } from '@commander-js/extra-typings';
 import { createEtcdClient } from '../kvstore/client.js';
-import type { ClusterRecord } from '../mesh/cluster-record.js';
+import type { ClusterRecord } from '../k8s/local-cluster-record.js';
 import type { ClusterPaths } from '../mesh/home.js';
 import { loadCluster, stateEtcdEndpoint } from '../mesh/local-cluster.js';
 

@@ -1,6 +1,9 @@
 import { Command } from '@commander-js/extra-typings';
 import { agentCommand } from '../agent/main.js';
 import { apiserverCommand } from '../apiserver/main.js';
+import { kvstoremeshCommand } from '../kvstoremesh/main.js';
+import { operatorCommand } from '../operator/main.js';
+import { troubleshootCommand } from './troubleshoot-command.js';
 import { agentViewCommands } from './agent-views.js';
 import { clusterCommand } from './cluster-command.js';
 import { clustermeshCommand } from './clustermesh-command.js';
@@ -38,6 +41,9 @@ export function buildProgram() {
   program.addCommand(kvstoreCommand());
   program.addCommand(apiserverCommand());
   program.addCommand(agentCommand());
+  program.addCommand(kvstoremeshCommand());
+  program.addCommand(operatorCommand());
+  program.addCommand(troubleshootCommand());
   for (const c of agentViewCommands()) program.addCommand(c);
 
   return program;

@@ -4,7 +4,6 @@
  */
 import { DecodeError } from './errors.js';
 import { parseObjectKey, REGISTRY_PREFIX } from './keys.js';
-import { validateObject } from './schemas.js';
 import type { K8sObject, KindName, ObjectOf } from './types.js';
 
 export function encodeObject(obj: K8sObject): Buffer {
@@ -37,12 +36,9 @@ export function decodeObject<K extends KindName>(
   } catch (err) {
     throw new DecodeError(key, `invalid JSON: ${(err as Error).message}`, { cause: err });
   }
-  let obj: K8sObject;
-  try {
-    obj = validateObject(raw);
-  } catch (err) {
-    throw new DecodeError(key, (err as Error).message, { cause: err });
-  }
+  // Objects are fully validated when written (ObjectStore); reading checks the envelope only, because a full
+  // schema check of every object is the dominant cost of listing 100k objects. Consumers read fields defensively.
+  const obj = checkEnvelope(key, raw);
   if (obj.kind !== kind) throw new DecodeError(key, `holds a ${obj.kind}, expected ${kind}`);
   if (obj.metadata.name !== where.name || obj.metadata.namespace !== where.namespace) {
     throw new DecodeError(
@@ -52,4 +48,26 @@ export function decodeObject<K extends KindName>(
   }
   obj.metadata.resourceVersion = String(modRevision);
   return obj as ObjectOf<K>;
+}
+
+function checkEnvelope(key: string, raw: unknown): K8sObject {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new DecodeError(key, 'not a JSON object');
+  const o = raw as Record<string, unknown>;
+  const meta = o.metadata as Record<string, unknown> | null | undefined;
+  if (typeof o.apiVersion !== 'string' || typeof o.kind !== 'string') {
+    throw new DecodeError(key, 'apiVersion and kind must be strings');
+  }
+  if (typeof meta !== 'object' || meta === null || typeof meta.name !== 'string') {
+    throw new DecodeError(key, 'metadata.name must be a string');
+  }
+  if (meta.namespace !== undefined && typeof meta.namespace !== 'string') {
+    throw new DecodeError(key, 'metadata.namespace must be a string');
+  }
+  for (const f of ['labels', 'annotations'] as const) {
+    const m = meta[f];
+    if (m !== undefined && (typeof m !== 'object' || m === null || Array.isArray(m))) {
+      throw new DecodeError(key, `metadata.${f} must be a map`);
+    }
+  }
+  return o as K8sObject;
 }

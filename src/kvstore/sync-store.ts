@@ -312,6 +312,9 @@ export class SyncStore {
   private pump(): void {
     if (this.closed || this.retryTimer) return;
     while (this.txnsInFlight < this.maxInFlight) {
+      // Like Nagle: while a transaction is in flight, only full batches go out; the rest accumulates until a slot
+      // frees. A producer that trickles keys in (an informer listing 100k objects) then still fills transactions.
+      if (this.txnsInFlight > 0 && this.dirty.size < this.maxTxnOps) break;
       const batch = this.pickBatch();
       if (batch.length === 0) break;
       this.txnsInFlight++;

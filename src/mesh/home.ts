@@ -21,6 +21,8 @@ export interface ClusterPaths {
   clustermeshEtcdData: string;
   /** The agents' and kvstoremesh's remote-cluster config directory (one file per remote, Cilium's format). */
   clustermeshConfig: string;
+  /** KVStoreMesh's remote-cluster config directory (the real remotes), when it runs. */
+  kvstoremeshConfig: string;
   /** Agent sockets and per-node state. */
   nodes: string;
 }
@@ -36,6 +38,7 @@ export function clusterPaths(name: string, home = cmeshHome()): ClusterPaths {
     stateEtcdData: path.join(dir, 'etcd', 'state'),
     clustermeshEtcdData: path.join(dir, 'etcd', 'clustermesh'),
     clustermeshConfig: path.join(dir, 'clustermesh'),
+    kvstoremeshConfig: path.join(dir, 'kvstoremesh'),
     nodes: path.join(dir, 'nodes'),
   };
 }

@@ -3,11 +3,11 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/cluster.js';
 import { parseIpRange, rangesOverlap } from '../wire/ip-range.js';
-import { readClusterRecord, writeClusterRecord, type ClusterRecord } from './cluster-record.js';
+import { readClusterRecord, writeClusterRecord, type ClusterRecord } from '../k8s/local-cluster-record.js';
 import { runningPid, startDaemon, stopDaemon, killDaemon } from './daemon.js';
 import { EtcdProcess, freePort } from './etcd-process.js';
 import { clusterPaths, clustersDir, cmeshHome, type ClusterPaths } from './home.js';
-import { waitForHttpOk } from './wait.js';
+import { waitForHttpOk, waitForSocketOk } from './wait.js';
 
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/16';
 export const DEFAULT_NODES = 2;
@@ -172,6 +172,43 @@ export async function createCluster(opts: CreateClusterOptions, home = cmeshHome
   }
 }
 
+/** Node names of a local cluster: `<cluster>-node-<i>`, i from 1. */
+export function nodeNames(record: ClusterRecord): string[] {
+  return Array.from({ length: record.nodes }, (_, i) => `${record.name}-node-${i + 1}`);
+}
+
+export function agentSocket(paths: ClusterPaths, node: string): string {
+  return path.join(paths.nodes, node, 'agent.sock');
+}
+
+/** Starts the agent of every node that is not running and waits until each serves its API. */
+export async function startAgents(record: ClusterRecord, paths: ClusterPaths): Promise<void> {
+  const started: string[] = [];
+  for (const node of nodeNames(record)) {
+    const role = `agent-${node}`;
+    if ((await runningPid(pidFile(paths, role))) !== undefined) continue;
+    await mkdir(path.join(paths.nodes, node), { recursive: true, mode: 0o700 });
+    await startDaemon({
+      name: `agent of node ${node}`,
+      args: ['agent', '--cluster-dir', paths.dir, '--node', node],
+      logFile: logFile(paths, role),
+      pidFile: pidFile(paths, role),
+    });
+    started.push(node);
+  }
+  await Promise.all(
+    started.map((node) =>
+      waitForSocketOk(
+        agentSocket(paths, node),
+        '/v1/healthz',
+        DAEMON_READY_TIMEOUT_MS,
+        `agent of node ${node}`,
+        logFile(paths, `agent-${node}`),
+      ),
+    ),
+  );
+}
+
 /** Starts whatever of the cluster's processes is not running (idempotent). */
 export async function startClusterProcesses(record: ClusterRecord, paths: ClusterPaths): Promise<void> {
   if ((await runningPid(pidFile(paths, 'state-etcd'))) === undefined) await stateEtcdProcess(record, paths).start();
@@ -259,7 +296,15 @@ export interface ClusterInspection {
   apiserver: { health: string } | null;
   kvstoremesh: { health: string } | null;
   operator: { health: string };
-  folders: { cluster: string; certs: string; logs: string; run: string; clustermeshConfig: string; nodes: string };
+  folders: {
+    cluster: string;
+    certs: string;
+    logs: string;
+    run: string;
+    clustermeshConfig: string;
+    kvstoremeshConfig: string;
+    nodes: string;
+  };
   record: string;
   processes: ProcessState[];
 }
@@ -307,6 +352,7 @@ export async function inspectCluster(name: string, home = cmeshHome()): Promise<
       logs: paths.logs,
       run: paths.run,
       clustermeshConfig: paths.clustermeshConfig,
+      kvstoremeshConfig: paths.kvstoremeshConfig,
       nodes: paths.nodes,
     },
     record: paths.record,

@@ -202,16 +202,9 @@ describe('operator', () => {
   it('moves a pod to a new identity when its labels change, and GCs the unused one after the grace period', async () => {
     const f = await fixture();
     const op = await f.startOperator({ identityGcGraceMs: 400, identityGcIntervalMs: 100 });
-    console.error('X started');
-    const iv = setInterval(() => {
-      console.error('X tick', op.status().queueDepth);
-    }, 500);
-    void iv;
     await f.store.create(pod('app', 'a', { app: 'a' }));
-    console.error('X created');
     const first = await eventually(async () => {
       const c = await f.store.get('CiliumEndpoint', 'app', 'a');
-      console.error('X poll', JSON.stringify(c), JSON.stringify(await f.store.get('Pod', 'app', 'a')), op.status());
       assert.ok(c?.status?.identity);
       return c.status.identity.id;
     });

@@ -1,7 +1,7 @@
+import { RemoteClusterManager } from '../../kvstore/remote/index.js';
 import { logger } from '../../observe/logger.js';
 import type { MaxConnectedClusters } from '../../wire/index.js';
 import type { ClusterMeshHandle, ClusterMeshOptions, RemoteClusterStatus } from '../remote-cluster-types.js';
-import { ConfigDirectoryWatcher } from './config-directory.js';
 import { remoteClusters } from './metrics.js';
 import { RemoteCluster, defaultRemoteClusterTuning, type RemoteClusterTuning } from './remote-cluster.js';
 
@@ -17,22 +17,15 @@ export interface ClusterMeshTuning extends Partial<RemoteClusterTuning> {
 }
 
 /**
- * The agent's remote-cluster side: follows the config directory, runs one RemoteCluster per file, and keeps
- * cluster IDs unique across remotes (the first remote to claim an ID keeps it; another one claiming it is
- * refused, with a status saying so, until the first one leaves or changes ID).
+ * The agent's remote-cluster side: follows the config directory and runs one RemoteCluster per file through the
+ * shared RemoteClusterManager (which keeps cluster IDs unique across remotes).
  */
 export class ClusterMesh implements ClusterMeshHandle {
   readonly localClusterName: string;
   readonly localClusterId: number;
   readonly localMaxConnectedClusters: MaxConnectedClusters;
-  private readonly remotes = new Map<string, RemoteCluster>();
-  /** id -> the remote holding it. */
-  private readonly idOwners = new Map<number, string>();
-  private readonly watcher: ConfigDirectoryWatcher;
-  private readonly tuning: ClusterMeshTuning;
+  private readonly manager: RemoteClusterManager<RemoteCluster>;
   private readonly nodeName: string;
-  /** Removals in flight: stop() waits for their drains, and a remote added again starts after its drain. */
-  private readonly removing = new Map<string, Promise<void>>();
   private started = false;
   private stopped = false;
 
@@ -43,23 +36,29 @@ export class ClusterMesh implements ClusterMeshHandle {
     this.localClusterName = opts.localClusterName;
     this.localClusterId = opts.localClusterId;
     this.localMaxConnectedClusters = opts.localMaxConnectedClusters;
-    this.tuning = tuning;
     this.nodeName = tuning.nodeName ?? defaultRemoteClusterTuning().nodeName;
-    this.watcher = new ConfigDirectoryWatcher({
-      dir: opts.configDir,
+    this.manager = new RemoteClusterManager<RemoteCluster>({
       localClusterName: opts.localClusterName,
+      localClusterId: opts.localClusterId,
+      localMaxConnectedClusters: opts.localMaxConnectedClusters,
+      configDir: opts.configDir,
       ...(tuning.configDebounceMs !== undefined ? { debounceMs: tuning.configDebounceMs } : {}),
       ...(tuning.configRescanMs !== undefined ? { rescanMs: tuning.configRescanMs } : {}),
-      listener: {
-        onAdd: (cluster, file) => {
-          this.add(cluster, file);
-        },
-        onChange: (cluster) => {
-          this.remotes.get(cluster)?.restart();
-        },
-        onRemove: (cluster) => {
-          this.remove(cluster);
-        },
+      create: (name, configFile, mesh) =>
+        new RemoteCluster({
+          name,
+          configFile,
+          mesh,
+          sink: opts.sink,
+          ...(opts.cacheTtlMs !== undefined ? { cacheTtlMs: opts.cacheTtlMs } : {}),
+          tuning: {
+            ...tuning,
+            nodeName: this.nodeName,
+            ...(opts.heartbeatStaleMs !== undefined ? { heartbeatStaleMs: opts.heartbeatStaleMs } : {}),
+          },
+        }),
+      onCountChange: (count) => {
+        remoteClusters().set({ source_cluster: this.localClusterName, source_node_name: this.nodeName }, count);
       },
     });
   }
@@ -69,11 +68,12 @@ export class ClusterMesh implements ClusterMeshHandle {
     if (this.started || this.stopped) return;
     this.started = true;
     log.info({ configDir: this.opts.configDir, localCluster: this.localClusterName }, 'starting clustermesh');
-    this.watcher.start();
+    this.manager.start();
   }
 
   async synced(): Promise<void> {
-    const waits = [...this.remotes.values()].map((r) => r.whenReady());
+    const remotes = this.manager.remotes();
+    const waits = remotes.map((r) => r.whenReady());
     if (waits.length === 0) return;
     const timeoutMs = this.opts.syncTimeoutMs ?? SYNC_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
@@ -86,90 +86,35 @@ export class ClusterMesh implements ClusterMeshHandle {
     const result = await Promise.race([Promise.all(waits), timeout]);
     clearTimeout(timer);
     if (result === 'timeout') {
-      const notReady = [...this.remotes.values()].filter((r) => !r.isReady).map((r) => r.name);
+      const notReady = this.manager
+        .remotes()
+        .filter((r) => !r.isReady)
+        .map((r) => r.name);
       log.warn({ notReady, timeoutMs }, 'remote clusters not synced within the timeout; continuing without them');
     }
   }
 
   status(): RemoteClusterStatus[] {
-    return [...this.remotes.values()].map((r) => r.status()).sort((a, b) => a.name.localeCompare(b.name));
+    return this.manager.remotes().map((r) => r.status());
   }
 
   /** Stops every connection; the entries stay in the sink (an agent restart must not break connections). */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.watcher.stop();
-    await Promise.all([...this.remotes.values()].map((r) => r.stop()));
-    await Promise.all([...this.removing.values()]);
-    this.remotes.clear();
+    await this.manager.stop();
   }
 
-  /** Cluster IDs held by remotes other than `self` (for RemoteCluster). */
+  /** Cluster IDs held by remotes other than `self`. */
   otherRemoteIds(self: string): ReadonlyMap<number, string> {
-    const out = new Map<number, string>();
-    for (const [id, owner] of this.idOwners) if (owner !== self) out.set(id, owner);
-    return out;
+    return this.manager.otherRemoteIds(self);
   }
 
   claimClusterId(remote: string, id: number): void {
-    const owner = this.idOwners.get(id);
-    if (owner !== undefined && owner !== remote) {
-      throw new Error(`cluster ID ${id} is already held by remote cluster "${owner}"`);
-    }
-    this.releaseClusterId(remote);
-    this.idOwners.set(id, remote);
+    this.manager.claimClusterId(remote, id);
   }
 
   releaseClusterId(remote: string): void {
-    for (const [id, owner] of this.idOwners) if (owner === remote) this.idOwners.delete(id);
-  }
-
-  private add(cluster: string, file: string): void {
-    if (this.stopped || this.remotes.has(cluster)) return;
-    const rc = new RemoteCluster({
-      name: cluster,
-      configFile: file,
-      mesh: this,
-      sink: this.opts.sink,
-      ...(this.opts.cacheTtlMs !== undefined ? { cacheTtlMs: this.opts.cacheTtlMs } : {}),
-      tuning: {
-        ...this.tuning,
-        nodeName: this.nodeName,
-        ...(this.opts.heartbeatStaleMs !== undefined ? { heartbeatStaleMs: this.opts.heartbeatStaleMs } : {}),
-      },
-    });
-    this.remotes.set(cluster, rc);
-    this.updateCount();
-    const draining = this.removing.get(cluster);
-    if (!draining) {
-      rc.start();
-      return;
-    }
-    // The old instance's drain would otherwise delete what the new one delivers, and release its ID claim.
-    void draining.then(() => {
-      if (this.remotes.get(cluster) === rc && !this.stopped) rc.start();
-    });
-  }
-
-  private remove(cluster: string): void {
-    const rc = this.remotes.get(cluster);
-    if (!rc) return;
-    this.remotes.delete(cluster);
-    this.updateCount();
-    const previous = this.removing.get(cluster) ?? Promise.resolve();
-    const p: Promise<void> = previous
-      .then(() => rc.remove())
-      .catch((err: unknown) => {
-        log.error({ err, cluster }, 'removing remote cluster failed');
-      })
-      .finally(() => {
-        if (this.removing.get(cluster) === p) this.removing.delete(cluster);
-      });
-    this.removing.set(cluster, p);
-  }
-
-  private updateCount(): void {
-    remoteClusters().set({ source_cluster: this.localClusterName, source_node_name: this.nodeName }, this.remotes.size);
+    this.manager.releaseClusterId(remote);
   }
 }

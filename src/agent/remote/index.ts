@@ -1,7 +1,5 @@
-/** The agent's remote-cluster side: config directory, one RemoteCluster per remote, validation, the sink feed. */
+/** The agent's remote-cluster side: one RemoteCluster per remote, validation, the sink feed. */
 export * from './cluster-mesh.js';
-export * from './config-directory.js';
 export * from './metrics.js';
 export * from './remote-cluster.js';
-export * from './remote-session.js';
 export * from './remote-stores.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ConfigDirectoryWatcher, type ConfigDirectoryListener } from '../../../src/agent/remote/config-directory.js';
+import { ConfigDirectoryWatcher, type ConfigDirectoryListener } from '../../../src/kvstore/remote/config-directory.js';
 import { ConfigDir, sleepMs, waitFor } from './helpers.js';
 
 class Events implements ConfigDirectoryListener {

@@ -1,5 +1,4 @@
 import type { Etcd3 } from 'etcd3';
-import { HeartbeatWatcher, ListWatcher, toError } from '../../kvstore/index.js';
 import type { Logger } from '../../observe/logger.js';
 import {
   clusterConfigKey,
@@ -10,7 +9,27 @@ import {
   type ClusterConfig,
   type MeshResource,
 } from '../../wire/index.js';
-import type { RemoteStores } from './remote-stores.js';
+import { toError } from '../errors.js';
+import { HeartbeatWatcher } from '../heartbeat.js';
+import { ListWatcher } from '../list-watcher.js';
+
+/**
+ * What a session runs on a remote: the per-resource readers of one component (the agent's validating stores,
+ * kvstoremesh's copying stores). They outlive connections: each session starts them on its client.
+ */
+export interface RemoteSessionWork {
+  /** Reads `cilium/cache/...` (a kvstoremesh copy): the canaries to wait for are the cache ones. */
+  readonly cached: boolean;
+  /** The resources read, in the order they are started without canaries. */
+  resources(): readonly MeshResource[];
+  /** Starts reading `resource` on `client`, unless it is read already in this session. */
+  start(resource: MeshResource, client: Etcd3): void;
+  isSynced(resource: MeshResource): boolean;
+  /** Everything needed for readiness is synced in the current session. */
+  readonly ready: boolean;
+  /** Ends the readers' sessions; their flags must be set synchronously (the client is closed right after). */
+  stopAll(): Promise<void>;
+}
 
 /** Why a session ended. */
 export type SessionEnd =
@@ -38,7 +57,7 @@ export interface SessionOptions extends SessionTimings {
   client: Etcd3;
   /** The validated config the session was started with. */
   config: ClusterConfig;
-  stores: RemoteStores;
+  work: RemoteSessionWork;
   signal: AbortSignal;
   log: Logger;
   /** Called synchronously the moment a loss is detected, before teardown. */
@@ -50,7 +69,7 @@ export interface SessionOptions extends SessionTimings {
 }
 
 /**
- * One connection's worth of work on a remote: starts the stores' sessions (each behind its sync canary when the
+ * One connection's worth of work on a remote: starts the readers' sessions (each behind its sync canary when the
  * remote writes them), watches the heartbeat, probes the connection, and ends on the first sign of trouble.
  * The session owns the client: run() closes it before returning.
  */
@@ -120,20 +139,20 @@ export class RemoteSession {
   }
 
   private startStores(): void {
-    const { stores, client, config, cluster } = this.opts;
+    const { work, client, config, cluster } = this.opts;
     const gated = config.capabilities.syncedCanaries;
-    if (!gated) for (const r of stores.resources()) stores.start(r, client);
+    if (!gated) for (const r of work.resources()) work.start(r, client);
     else this.opts.onProgress('waiting for sync canaries');
     // Each store starts only once the remote announced that store's initial sync: before that, a list would
     // return a partial view, and its stale GC would delete entries the remote still has. The canary watch
     // runs without canaries too: its stream breaks the moment the connection does, which triggers a probe.
-    const byKey = new Map(stores.resources().map((r) => [syncedCanaryKey(cluster, r, stores.cached), r] as const));
+    const byKey = new Map(work.resources().map((r) => [syncedCanaryKey(cluster, r, work.cached), r] as const));
     this.canaries = new ListWatcher(client, syncedCanaryPrefix(cluster), {
       onUpsert: (kv) => {
         const resource = byKey.get(kv.key);
         if (!gated || resource === undefined || this.ended) return;
         this.seenCanaries.add(resource);
-        stores.start(resource, client);
+        work.start(resource, client);
       },
       onDelete: () => undefined, // a canary once seen stays valid for the session, as in Cilium
       onError: () => {
@@ -147,8 +166,8 @@ export class RemoteSession {
   private pollReadiness(): void {
     const check = (): void => {
       if (this.ended) return;
-      const { stores } = this.opts;
-      if (stores.ready) {
+      const { work } = this.opts;
+      if (work.ready) {
         this.opts.onReady();
         return;
       }
@@ -159,8 +178,8 @@ export class RemoteSession {
   }
 
   private progress(): string {
-    const { stores, config } = this.opts;
-    const pending = stores.resources().filter((r) => !stores.isSynced(r));
+    const { work, config } = this.opts;
+    const pending = work.resources().filter((r) => !work.isSynced(r));
     if (config.capabilities.syncedCanaries) {
       const noCanary = pending.filter((r) => !this.seenCanaries.has(r));
       if (noCanary.length > 0) return `waiting for sync canaries: ${noCanary.join(', ')}`;
@@ -226,7 +245,7 @@ export class RemoteSession {
     clearTimeout(this.readyTimer);
     // The stops set their flags synchronously; closing the client then fails the calls still pending (a range
     // to an unresponsive etcd would otherwise hold the teardown until its deadline).
-    const stopping = Promise.all([this.heartbeat?.stop(), this.canaries?.stop(), this.opts.stores.stopAll()]);
+    const stopping = Promise.all([this.heartbeat?.stop(), this.canaries?.stop(), this.opts.work.stopAll()]);
     this.opts.client.close();
     await stopping;
   }

@@ -1,3 +1,7 @@
+/**
+ * The record of a local cluster (`$CMESH_HOME/clusters/<name>/cluster.json`): written by the mesh layer, read by the
+ * components it starts (`--cluster-dir`) to find the state etcd, their ports and the cluster identity.
+ */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 

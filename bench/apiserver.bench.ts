@@ -1,0 +1,153 @@
+/**
+ * clustermesh-apiserver throughput against real etcd (one state etcd, one clustermesh etcd):
+ *   (a) raw etcd3 txns of 128 puts of the 100k IPIdentityPair values the apiserver will write (4 in flight)
+ *   (b) bootstrap: 100k CiliumEndpoints already in the state store; apiserver started; time until every ipcache key
+ *       and the ipcache canary are in the clustermesh etcd
+ *   (c) streaming: apiserver running and synced; 100k CiliumEndpoints written to the state store; time from the first
+ *       write until the last ipcache key is in the clustermesh etcd (includes writing the state store itself)
+ * Target: a/b >= 0.5.
+ * Run: npm run bench:apiserver   (ENTRIES=20000 npm run bench:apiserver for a quick run)
+ */
+import type { Etcd3, IRequestOp } from 'etcd3';
+
+process.env.CMESH_LOG_LEVEL ??= 'warn';
+const { TestEtcd } = await import('../test/harness/etcd.js');
+const { ClustermeshApiserver } = await import('../src/apiserver/apiserver.js');
+const { LocalClusterSource } = await import('../src/k8s/local-source.js');
+const { encodeObject } = await import('../src/k8s/codec.js');
+const { objectKey } = await import('../src/k8s/keys.js');
+const { endpointToIpcache } = await import('../src/k8s/endpoint-converter.js');
+const { encodeIPIdentityPair } = await import('../src/wire/index.js');
+type CiliumEndpoint = import('../src/k8s/types.js').CiliumEndpoint;
+
+const ENTRIES = Number(process.env.ENTRIES ?? 100_000);
+const TXN_OPS = 128;
+const IN_FLIGHT = 4;
+const TARGET = 0.5;
+const POLL_MS = 20;
+
+function cep(i: number, ns: string): CiliumEndpoint {
+  return {
+    apiVersion: 'cilium.io/v2',
+    kind: 'CiliumEndpoint',
+    metadata: {
+      name: `web-${i.toString(36)}`,
+      namespace: ns,
+      uid: `uid-${i}`,
+      ownerReferences: [
+        { apiVersion: 'v1', kind: 'Pod', name: `web-${i.toString(36)}`, uid: `4f1c-${i.toString(16)}` },
+      ],
+    },
+    status: {
+      id: i + 1,
+      identity: { id: 459001 + (i % 500), labels: ['k8s:app=web'] },
+      networking: { addressing: [{ ipv4: `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` }], node: '172.20.0.4' },
+      encryption: { key: 3 },
+      'named-ports': [{ name: 'http', port: 8080, protocol: 'TCP' }],
+      'service-account': 'web',
+      state: 'ready',
+    },
+  };
+}
+
+async function batchedPuts(client: Etcd3, kvs: readonly [string, Buffer][]): Promise<number> {
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < kvs.length) {
+      const start = next;
+      next = Math.min(kvs.length, next + TXN_OPS);
+      const success: IRequestOp[] = [];
+      for (let i = start; i < next; i++)
+        success.push({ request_put: { key: Buffer.from(kvs[i]![0]), value: kvs[i]![1] } });
+      await client.kv.txn({ success });
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  return performance.now() - t0;
+}
+
+async function countKeys(client: Etcd3, prefix: string): Promise<number> {
+  const res = await client.kv.range({
+    key: Buffer.from(prefix),
+    range_end: Buffer.from(prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)),
+    count_only: true,
+  });
+  return Number(res.count);
+}
+
+async function waitForCount(client: Etcd3, prefix: string, n: number): Promise<void> {
+  while ((await countKeys(client, prefix)) < n) await new Promise((r) => setTimeout(r, POLL_MS));
+}
+
+const [stateEtcd, meshEtcd] = await Promise.all([TestEtcd.start(), TestEtcd.start()]);
+try {
+  const state = await stateEtcd.client();
+  const mesh = await meshEtcd.client();
+  const endpoints = Array.from({ length: ENTRIES }, (_, i) => cep(i, 'shop'));
+  const ipcacheKvs: [string, Buffer][] = endpoints.flatMap((e) =>
+    endpointToIpcache(e).map((p): [string, Buffer] => [
+      `bench/ip/v1/default/${p.IP}`,
+      Buffer.from(encodeIPIdentityPair(p)),
+    ]),
+  );
+
+  // (a) raw baseline on the clustermesh etcd, then remove it so the apiserver starts from an empty store.
+  const rawMs = await batchedPuts(mesh, ipcacheKvs);
+  await mesh.delete().prefix('bench/');
+
+  // (b) bootstrap from a populated state store.
+  await batchedPuts(
+    state,
+    endpoints.map((e): [string, Buffer] => [
+      objectKey('CiliumEndpoint', e.metadata.namespace, e.metadata.name),
+      encodeObject(e),
+    ]),
+  );
+  const source = new LocalClusterSource(state);
+  const api = new ClustermeshApiserver({
+    clusterName: 'east',
+    clusterId: 7,
+    maxConnectedClusters: 255,
+    source,
+    kvstore: mesh,
+  });
+  const t0 = performance.now();
+  await api.start();
+  await api.waitReady();
+  const bootMs = performance.now() - t0;
+  const published = await countKeys(mesh, 'cilium/state/ip/v1/default/');
+  if (published !== ENTRIES) throw new Error(`expected ${ENTRIES} ipcache keys, found ${published}`);
+
+  // (c) streaming: a second namespace written while the apiserver runs.
+  const more = Array.from({ length: ENTRIES }, (_, i) => cep(i + ENTRIES, 'cart'));
+  const t1 = performance.now();
+  await batchedPuts(
+    state,
+    more.map((e): [string, Buffer] => [
+      objectKey('CiliumEndpoint', e.metadata.namespace, e.metadata.name),
+      encodeObject(e),
+    ]),
+  );
+  const stateWriteMs = performance.now() - t1;
+  await waitForCount(mesh, 'cilium/state/ip/v1/default/', 2 * ENTRIES);
+  const streamMs = performance.now() - t1;
+  await api.stop();
+  await source.close();
+
+  const ratio = rawMs / bootMs;
+  const fmt = (ms: number): string =>
+    `${ms.toFixed(0).padStart(8)} ms  ${((ENTRIES / ms) * 1000).toFixed(0).padStart(8)} entries/s`;
+  console.log(
+    `clustermesh-apiserver benchmark, ${ENTRIES} CiliumEndpoints (etcd ${stateEtcd.endpoint}, ${meshEtcd.endpoint})`,
+  );
+  console.log(`  (a) raw etcd3 batched puts of the ipcache values   ${fmt(rawMs)}`);
+  console.log(`  (b) apiserver bootstrap: state -> ipcache + canary ${fmt(bootMs)}`);
+  console.log(
+    `  (c) streaming: state writes -> last ipcache key    ${fmt(streamMs)}  (state writes alone: ${stateWriteMs.toFixed(0)} ms)`,
+  );
+  console.log(`  ratio a/b = ${ratio.toFixed(2)} (target >= ${TARGET}) ${ratio >= TARGET ? 'OK' : 'BELOW TARGET'}`);
+  console.log(`  ratio a/c = ${(rawMs / streamMs).toFixed(2)} (streaming, includes the state store writes)`);
+} finally {
+  await Promise.all([stateEtcd.stop(), meshEtcd.stop()]);
+}

@@ -1,0 +1,116 @@
+/**
+ * Makes sample pods real: for every Pod of this node annotated `cmesh.io/sample-server: "<port>"` whose IP is a
+ * loopback address, the agent runs a PodServer (http mode, answering `cluster=<c> pod=<ns/name>`) on podIP:port,
+ * the way a container would listen. `cmesh connectivity test` and the demos apply such pods.
+ */
+import type { ClusterSource, Informer } from '../k8s/source.js';
+import type { Pod } from '../k8s/types.js';
+import { logger } from '../observe/logger.js';
+import { isLoopbackV4 } from './datapath/loopback.js';
+import { PodServer } from './datapath/pod-server.js';
+
+const log = logger('sample-servers');
+
+export const SAMPLE_SERVER_ANNOTATION = 'cmesh.io/sample-server';
+
+export interface SampleServersOptions {
+  source: ClusterSource;
+  clusterName: string;
+  nodeName: string;
+}
+
+export interface SampleServerView {
+  pod: string;
+  address: string;
+  state: 'serving' | 'failed';
+  error?: string;
+}
+
+interface Running {
+  key: string;
+  server: PodServer;
+  state: SampleServerView['state'];
+  error?: string;
+}
+
+/** The port a pod asks for, or undefined when it is not a sample server of `node` with a loopback IP. */
+export function sampleServerTarget(pod: Pod, node: string): { ip: string; port: number } | undefined {
+  const raw = pod.metadata.annotations?.[SAMPLE_SERVER_ANNOTATION];
+  const ip = pod.status?.podIP;
+  if (raw === undefined || pod.spec?.nodeName !== node || !ip || !isLoopbackV4(ip)) return undefined;
+  if (!/^[0-9]{1,5}$/.test(raw.trim())) return undefined;
+  const port = Number(raw);
+  return port >= 1 && port <= 65535 ? { ip, port } : undefined;
+}
+
+export class SampleServers {
+  private informer: Informer<Pod> | undefined;
+  private readonly running = new Map<string, Running>();
+  /** Serializes start/stop per pod so that quick updates do not race on the same address. */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: SampleServersOptions) {}
+
+  start(): void {
+    if (this.informer) return;
+    const inf = this.opts.source.informer('Pod');
+    const sync = (pod: Pod): void => {
+      this.enqueue(pod, sampleServerTarget(pod, this.opts.nodeName));
+    };
+    inf.on({
+      onAdd: sync,
+      onUpdate: sync,
+      onDelete: (pod) => {
+        this.enqueue(pod, undefined);
+      },
+    });
+    this.informer = inf;
+    inf.start();
+  }
+
+  private enqueue(pod: Pod, target: { ip: string; port: number } | undefined): void {
+    const name = `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`;
+    this.chain = this.chain.then(() => this.apply(name, target));
+  }
+
+  private async apply(name: string, target: { ip: string; port: number } | undefined): Promise<void> {
+    const key = target ? `${target.ip}:${target.port}` : '';
+    const cur = this.running.get(name);
+    if (cur?.key === key) return;
+    if (cur) {
+      this.running.delete(name);
+      await cur.server.close();
+    }
+    if (!target) return;
+    const server = new PodServer({ ip: target.ip, port: target.port, cluster: this.opts.clusterName, pod: name });
+    const r: Running = { key, server, state: 'serving' };
+    this.running.set(name, r);
+    try {
+      await server.start();
+      log.info({ pod: name, address: key }, 'sample server started');
+    } catch (err) {
+      r.state = 'failed';
+      r.error = (err as Error).message;
+      log.warn({ pod: name, address: key, err }, 'cannot start a sample server');
+    }
+  }
+
+  /** Resolves once every change seen so far is applied. */
+  async settled(): Promise<void> {
+    await this.chain;
+  }
+
+  list(): SampleServerView[] {
+    return [...this.running]
+      .map(([pod, r]) => ({ pod, address: r.key, state: r.state, ...(r.error ? { error: r.error } : {}) }))
+      .sort((a, b) => (a.pod < b.pod ? -1 : 1));
+  }
+
+  async stop(): Promise<void> {
+    await this.informer?.stop();
+    await this.chain;
+    const all = [...this.running.values()];
+    this.running.clear();
+    await Promise.all(all.map((r) => r.server.close()));
+  }
+}

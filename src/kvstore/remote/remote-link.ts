@@ -1,0 +1,430 @@
+import { hostname } from 'node:os';
+import type { Etcd3 } from 'etcd3';
+import { logger, type Logger } from '../../observe/logger.js';
+import {
+  clusterConfigKey,
+  decodeClusterConfig,
+  validateRemoteClusterConfig,
+  type ClusterConfig,
+  type MaxConnectedClusters,
+} from '../../wire/index.js';
+import { Backoff, sleep, type BackoffOptions } from '../backoff.js';
+import { DIAL_TIMEOUT_MS, createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../client.js';
+import { toError } from '../errors.js';
+import { HEARTBEAT_STALE_AFTER_MS } from '../heartbeat.js';
+import { RemoteSession, type RemoteSessionWork, type SessionTimings } from './remote-session.js';
+
+/** Probing every few seconds bounds the detection of a silent partition; a broken stream triggers a probe at once. */
+export const PROBE_INTERVAL_MS = 5_000;
+export const PROBE_TIMEOUT_MS = 5_000;
+export const PROBE_FAILURE_THRESHOLD = 2;
+export const READINESS_POLL_MS = 50;
+
+const log = logger('clustermesh');
+
+/** What a remote needs from the mesh it belongs to: the local identity and the cluster IDs of the other remotes. */
+export interface RemoteClusterMeshView {
+  readonly localClusterName: string;
+  readonly localClusterId: number;
+  readonly localMaxConnectedClusters: MaxConnectedClusters;
+  /** Cluster IDs held by the other remotes, to their names. */
+  otherRemoteIds(self: string): ReadonlyMap<number, string>;
+  /** Records that `remote` now uses `id` (replacing the ID it held before); throws if another remote holds it. */
+  claimClusterId(remote: string, id: number): void;
+  releaseClusterId(remote: string): void;
+}
+
+/** Knobs with production defaults; tests shorten them. */
+export interface RemoteClusterTuning extends SessionTimings {
+  /** Deadline of the first request to a new connection (the config file's dial-timeout wins when set). */
+  connectTimeoutMs: number;
+  /** Reconnect and config-retry delays. */
+  backoff: BackoffOptions;
+  /** Labels metrics (`source_node_name`). */
+  nodeName: string;
+}
+
+export function defaultRemoteClusterTuning(): RemoteClusterTuning {
+  return {
+    probeIntervalMs: PROBE_INTERVAL_MS,
+    probeTimeoutMs: PROBE_TIMEOUT_MS,
+    probeFailureThreshold: PROBE_FAILURE_THRESHOLD,
+    heartbeatStaleMs: HEARTBEAT_STALE_AFTER_MS,
+    readinessPollMs: READINESS_POLL_MS,
+    connectTimeoutMs: DIAL_TIMEOUT_MS,
+    backoff: {},
+    nodeName: hostname(),
+  };
+}
+
+/** The component-specific part of a remote: what to read from it, and what to do on the lifecycle's events. */
+export interface RemoteClusterHandler {
+  /**
+   * A config was fetched and validated (and its ID claimed): prepare the readers for it (a changed ID or read
+   * mode may need to drop what the previous config delivered) and return them. Throwing fails the attempt.
+   */
+  prepare(config: ClusterConfig): Promise<RemoteSessionWork>;
+  /** The current session has synced everything needed for readiness. */
+  onReady?(): void;
+  /** A live session lost its connection (called at once, before teardown). */
+  onLost?(reason: string): void;
+}
+
+/** Where the lifecycle reports readiness and failures (each component has its own metric names). */
+export interface RemoteClusterLinkMetrics {
+  setReady(ready: boolean): void;
+  setFailures(count: number, last: Date): void;
+}
+
+export interface RemoteClusterLinkOptions {
+  name: string;
+  configFile: string;
+  mesh: RemoteClusterMeshView;
+  handler: RemoteClusterHandler;
+  metrics?: RemoteClusterLinkMetrics;
+  tuning?: Partial<RemoteClusterTuning>;
+  log?: Logger;
+}
+
+/** The lifecycle's view of a remote, for status reports. */
+export interface RemoteClusterLinkState {
+  name: string;
+  ready: boolean;
+  connected: boolean;
+  status: string;
+  config: ClusterConfig | undefined;
+  numFailures: number;
+  lastFailure: Date | undefined;
+  lastFailureMessage: string | undefined;
+}
+
+/** The remote's cluster config could not be parsed. */
+export class RemoteClusterConfigError extends Error {
+  override name = 'RemoteClusterConfigError';
+}
+
+/** A call, not a property read, so that the compiler does not assume it unchanged across awaits. */
+function aborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
+
+/** Resolves with `p`'s value, or with undefined as soon as `signal` aborts (p is then abandoned). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      resolve(undefined);
+      p.catch(() => undefined);
+      return;
+    }
+    const onAbort = (): void => {
+      resolve(undefined);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(toError(err));
+      },
+    );
+  });
+}
+
+/**
+ * The generic lifecycle of one remote cluster, shared by the agent and kvstoremesh: a restartable loop that
+ * loads the remote's etcd config file, connects, fetches and validates its cluster config (with the mesh's
+ * cluster ID bookkeeping), runs a session (the handler's readers behind their sync canaries, heartbeat, probes)
+ * until the connection is lost or the config changes, and reconnects with backoff.
+ */
+export class RemoteClusterLink {
+  readonly name: string;
+  private readonly configFile: string;
+  private readonly mesh: RemoteClusterMeshView;
+  private readonly handler: RemoteClusterHandler;
+  private readonly metrics: RemoteClusterLinkMetrics | undefined;
+  readonly tuning: RemoteClusterTuning;
+  readonly log: Logger;
+  private readonly backoff: Backoff;
+
+  private stopping = false;
+  private attemptCtl = new AbortController();
+  private loop: Promise<void> | undefined;
+  /** Work to run between two attempts (e.g. the agent's cache revocation), queued by interrupt(). */
+  private readonly between: (() => Promise<void>)[] = [];
+  private config: ClusterConfig | undefined;
+  private connected = false;
+  private everConnected = false;
+  private ready = false;
+  private statusText = 'waiting for initial connection to be established';
+  private failures = 0;
+  private lastFailure: Date | undefined;
+  private lastFailureMessage: string | undefined;
+  private readonly firstReady: Promise<void>;
+  private resolveFirstReady!: () => void;
+
+  constructor(opts: RemoteClusterLinkOptions) {
+    this.name = opts.name;
+    this.configFile = opts.configFile;
+    this.mesh = opts.mesh;
+    this.handler = opts.handler;
+    this.metrics = opts.metrics;
+    this.tuning = { ...defaultRemoteClusterTuning(), ...opts.tuning };
+    this.backoff = new Backoff(this.tuning.backoff);
+    this.log = opts.log ?? log.child({ clusterName: this.name, config: this.configFile });
+    this.firstReady = new Promise((resolve) => {
+      this.resolveFirstReady = resolve;
+    });
+    this.metrics?.setReady(false);
+  }
+
+  /** Resolves the first time the remote is ready, or when it is stopped. */
+  whenReady(): Promise<void> {
+    return this.firstReady;
+  }
+
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  /** Whether a session ever started (the remote's config was retrieved and accepted). */
+  get hasConnected(): boolean {
+    return this.everConnected;
+  }
+
+  get currentConfig(): ClusterConfig | undefined {
+    return this.config;
+  }
+
+  state(): RemoteClusterLinkState {
+    return {
+      name: this.name,
+      ready: this.ready,
+      connected: this.connected,
+      status: this.statusText,
+      config: this.config,
+      numFailures: this.failures,
+      lastFailure: this.lastFailure,
+      lastFailureMessage: this.lastFailureMessage,
+    };
+  }
+
+  /** Replaces the status line (the handler's own progress or outcome). */
+  setStatus(text: string): void {
+    this.statusText = text;
+  }
+
+  start(): void {
+    if (this.loop || this.stopping) return;
+    this.log.info('connecting to remote cluster');
+    this.loop = this.run().catch((err: unknown) => {
+      this.log.error({ err }, 'remote cluster loop failed');
+    });
+  }
+
+  /** The config file changed: reconnect with its new content. */
+  restart(): void {
+    if (this.stopping) return;
+    this.log.info('etcd configuration changed; re-creating the connection');
+    this.backoff.reset();
+    this.attemptCtl.abort();
+  }
+
+  /** Ends the current attempt and runs `task` before the next one (reconnecting right after it). */
+  interrupt(task: () => Promise<void>): void {
+    if (this.stopping) return;
+    this.between.push(task);
+    this.attemptCtl.abort();
+  }
+
+  /** Stops the loop; the handler's readers are left as they are (the session stopped them). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.attemptCtl.abort();
+    await this.loop;
+    this.setReady(false);
+    this.connected = false;
+    this.statusText = 'stopped';
+    this.resolveFirstReady();
+  }
+
+  /** Counts a failure: status line, failure count and time, metrics, a warning. */
+  fail(message: string): void {
+    this.failures++;
+    this.lastFailure = new Date();
+    this.lastFailureMessage = message;
+    this.statusText = message;
+    this.metrics?.setFailures(this.failures, this.lastFailure);
+    this.log.warn({ failures: this.failures }, message);
+  }
+
+  private isStopping(): boolean {
+    return this.stopping;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      const ctl = new AbortController();
+      this.attemptCtl = ctl;
+      let retryNow = false;
+      try {
+        retryNow = await this.attempt(ctl.signal);
+      } catch (err) {
+        this.fail(`unexpected error: ${toError(err).message}`);
+        this.log.error({ err }, 'remote cluster connection attempt failed unexpectedly');
+      }
+      this.connected = false;
+      this.setReady(false);
+      if (this.isStopping()) break;
+      for (const task of this.between.splice(0)) {
+        try {
+          await task();
+        } catch (err) {
+          this.log.error({ err }, 'remote cluster task failed');
+        }
+      }
+      if (!retryNow && !ctl.signal.aborted) await sleep(this.backoff.next(), ctl.signal);
+    }
+  }
+
+  /** One connection: returns true when the next one should start without waiting. */
+  private async attempt(signal: AbortSignal): Promise<boolean> {
+    let etcdOpts: EtcdClientOptions;
+    try {
+      etcdOpts = await loadEtcdConfigFile(this.configFile);
+    } catch (err) {
+      this.fail(`invalid etcd config file: ${toError(err).message}`);
+      return false;
+    }
+    if (signal.aborted) return true;
+    let client: Etcd3;
+    try {
+      client = createEtcdClient(etcdOpts);
+    } catch (err) {
+      this.fail(`invalid etcd config file: ${toError(err).message}`);
+      return false;
+    }
+    let handedOver = false;
+    try {
+      this.statusText = `connecting to ${etcdOpts.endpoints.join(', ')}`;
+      const cfg = await this.fetchClusterConfig(client, signal, etcdOpts.dialTimeoutMs ?? this.tuning.connectTimeoutMs);
+      if (!cfg || aborted(signal)) return true;
+      try {
+        validateRemoteClusterConfig(this.name, cfg, {
+          localId: this.mesh.localClusterId,
+          localMaxConnectedClusters: this.mesh.localMaxConnectedClusters,
+          otherRemoteIds: this.mesh.otherRemoteIds(this.name),
+        });
+      } catch (err) {
+        this.fail(`invalid cluster config: ${toError(err).message}`);
+        return false;
+      }
+      // Claimed in the same turn as the check, so that two remotes cannot both pass it with the same ID.
+      this.mesh.claimClusterId(this.name, cfg.id);
+      let work: RemoteSessionWork;
+      try {
+        work = await this.handler.prepare(cfg);
+      } catch (err) {
+        if (aborted(signal)) return true;
+        this.fail(`cannot prepare for the remote cluster: ${toError(err).message}`);
+        return false;
+      }
+      if (aborted(signal)) return true;
+      this.config = cfg;
+      this.connected = true;
+      this.everConnected = true;
+      handedOver = true;
+      const session = new RemoteSession({
+        ...this.tuning,
+        cluster: this.name,
+        client,
+        config: cfg,
+        work,
+        signal,
+        log: this.log,
+        onLost: (reason) => {
+          this.lost(reason);
+        },
+        onReady: () => {
+          this.markReady();
+        },
+        onProgress: (status) => {
+          this.statusText = status;
+        },
+      });
+      const end = await session.run();
+      if (end.kind === 'lost') return false;
+      if (end.kind === 'config-changed') {
+        this.log.info({ reason: end.reason }, 'remote cluster config changed; reconnecting to re-validate it');
+        this.statusText = 'cluster config changed; reconnecting';
+      }
+      return true;
+    } catch (err) {
+      if (aborted(signal)) return true;
+      const e = toError(err);
+      this.fail(
+        e instanceof RemoteClusterConfigError
+          ? `invalid cluster config: ${e.message}`
+          : `cannot reach etcd at ${etcdOpts.endpoints.join(', ')}: ${e.message}`,
+      );
+      return false;
+    } finally {
+      if (!handedOver) client.close();
+    }
+  }
+
+  /** Reads the remote's cluster config, waiting (with a clear status) while it does not exist. */
+  private async fetchClusterConfig(
+    client: Etcd3,
+    signal: AbortSignal,
+    timeoutMs: number,
+  ): Promise<ClusterConfig | undefined> {
+    const key = clusterConfigKey(this.name);
+    const backoff = new Backoff(this.tuning.backoff);
+    for (;;) {
+      const res = await abortable(
+        client.kv.range({ key: Buffer.from(key) }, { deadline: Date.now() + timeoutMs }),
+        signal,
+      );
+      if (res === undefined) return undefined;
+      this.connected = true;
+      const kv = res.kvs[0];
+      if (kv) {
+        try {
+          return decodeClusterConfig(kv.value);
+        } catch (err) {
+          throw new RemoteClusterConfigError(`${key}: ${toError(err).message}`, { cause: err });
+        }
+      }
+      this.statusText =
+        `waiting for cluster config: key ${key} not found; ` + `is the clustermesh-apiserver of ${this.name} running?`;
+      await sleep(backoff.next(), signal);
+      if (aborted(signal)) return undefined;
+    }
+  }
+
+  private markReady(): void {
+    this.setReady(true);
+    this.backoff.reset();
+    this.statusText = 'ready';
+    this.handler.onReady?.();
+    this.resolveFirstReady();
+  }
+
+  /** Called by the session the moment it detects the loss. */
+  private lost(reason: string): void {
+    this.log.warn({ reason }, 'connection to remote cluster lost; reconnecting');
+    this.connected = false;
+    this.setReady(false);
+    this.handler.onLost?.(reason);
+    this.fail(`unreachable: ${reason}; reconnecting`);
+  }
+
+  private setReady(ready: boolean): void {
+    if (this.ready === ready) return;
+    this.ready = ready;
+    this.metrics?.setReady(ready);
+  }
+}

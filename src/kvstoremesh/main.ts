@@ -1,0 +1,176 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Command } from '@commander-js/extra-typings';
+import { z } from 'zod';
+import { createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../kvstore/client.js';
+import { HealthServer } from '../observe/health-server.js';
+import { logger } from '../observe/logger.js';
+import { collectProcessMetrics } from '../observe/metrics.js';
+import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/index.js';
+import { GLOBAL_READY_TIMEOUT_MS, KVStoreMesh, PER_CLUSTER_READY_TIMEOUT_MS } from './kvstoremesh.js';
+import { DISCONNECT_GRACE_PERIOD_MS } from './remote-mirror.js';
+
+/** With kvstoremesh on, the agents' config dir (clustermesh/) points at the local cache; the real remotes live here. */
+const CLUSTER_DIR_CONFIG_SUBDIR = 'kvstoremesh';
+const CLUSTER_DIR_TLS_ETCD_CONFIG = path.join('certs', 'kvstoremesh-etcd.yaml');
+
+/** The fields of a local cluster's cluster.json kvstoremesh needs (its own schema: components do not import mesh). */
+const clusterFileSchema = z.object({
+  name: z.string(),
+  id: z.number().int(),
+  maxConnectedClusters: z.number().int().optional(),
+  ports: z.object({
+    kvstoremeshHealth: z.number().int().optional(),
+    clustermeshEtcdClient: z.number().int().optional(),
+  }),
+  clustermesh: z.object({ tls: z.boolean().optional() }).nullish(),
+});
+
+/** A cluster.json that cannot be used. */
+export class ClusterFileError extends Error {
+  override name = 'ClusterFileError';
+}
+
+async function readClusterFile(file: string): Promise<z.infer<typeof clusterFileSchema>> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new ClusterFileError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = clusterFileSchema.safeParse(raw);
+  if (!parsed.success) throw new ClusterFileError(`${file}: ${parsed.error.message}`, { cause: parsed.error });
+  return parsed.data;
+}
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Go-style durations as Cilium's flags take them: `15s`, `10m`, `500ms`, `1h`. */
+export function parseDuration(text: string): number {
+  const m = DURATION_RE.exec(text.trim());
+  if (!m) throw new Error(`invalid duration ${JSON.stringify(text)}; use e.g. 15s, 10m or 500ms`);
+  return Number(m[1]) * (UNIT_MS[m[2] ?? 's'] ?? 1000);
+}
+
+export interface KVStoreMeshRunOptions {
+  clusterName: string;
+  clusterId: number;
+  maxConnectedClusters: number;
+  clustermeshConfig: string;
+  kvstore: EtcdClientOptions;
+  healthPort: number;
+  perClusterReadyTimeoutMs: number;
+  globalReadyTimeoutMs: number;
+  disconnectGracePeriodMs: number;
+}
+
+/** Runs kvstoremesh until SIGTERM/SIGINT. */
+export async function runKVStoreMesh(o: KVStoreMeshRunOptions): Promise<void> {
+  const log = logger('kvstoremesh');
+  const maxCC = validateMaxConnectedClusters(o.maxConnectedClusters);
+  validateClusterName(o.clusterName, o.clusterId);
+  validateClusterId(o.clusterId, maxCC);
+  collectProcessMetrics();
+  const local = createEtcdClient(o.kvstore);
+  const km = new KVStoreMesh({
+    clusterName: o.clusterName,
+    clusterId: o.clusterId,
+    maxConnectedClusters: maxCC,
+    configDir: o.clustermeshConfig,
+    local,
+    perClusterReadyTimeoutMs: o.perClusterReadyTimeoutMs,
+    globalReadyTimeoutMs: o.globalReadyTimeoutMs,
+    disconnectGracePeriodMs: o.disconnectGracePeriodMs,
+  });
+  const health = new HealthServer({ healthy: () => true, ready: () => km.ready(), detail: () => km.status() });
+  const port = await health.listen(o.healthPort);
+  await km.start();
+  log.info({ healthPort: port }, 'serving /healthz, /readyz and /metrics');
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  log.info('shutting down');
+  await km.stop();
+  await health.close();
+  local.close();
+}
+
+export function kvstoremeshCommand() {
+  return new Command('kvstoremesh')
+    .description(
+      "run KVStoreMesh: cache every remote cluster's nodes, services, identities and endpoints in the local\n" +
+        'clustermesh etcd (cilium/cache/...), so that the local agents read one nearby etcd',
+    )
+    .option('--cluster-dir <dir>', 'a local cluster folder: takes every setting below from its cluster.json')
+    .option('--cluster-name <name>', "this cluster's name")
+    .option('--cluster-id <id>', "this cluster's ID", Number)
+    .option('--max-connected-clusters <n>', '255 or 511', Number)
+    .option('--clustermesh-config <dir>', 'remote cluster configs: one etcd config file per remote, named after it')
+    .option('--kvstore <url>', 'the local clustermesh etcd endpoint (plain, loopback)')
+    .option('--kvstore-config <file>', 'etcd config file (Cilium format) of the local clustermesh etcd')
+    .option('--health-port <port>', '/healthz, /readyz and /metrics on 127.0.0.1:<port>', Number)
+    .option(
+      '--per-cluster-ready-timeout <duration>',
+      'a remote that does not connect within this stops blocking readiness',
+      parseDuration,
+      PER_CLUSTER_READY_TIMEOUT_MS,
+    )
+    .option(
+      '--global-ready-timeout <duration>',
+      'ready after this even if some remotes are not synchronized',
+      parseDuration,
+      GLOBAL_READY_TIMEOUT_MS,
+    )
+    .option(
+      '--disconnect-grace-period <duration>',
+      "how long a removed remote's cache outlives its cluster config",
+      parseDuration,
+      DISCONNECT_GRACE_PERIOD_MS,
+    )
+    .action(async (opts) => {
+      let name = opts.clusterName;
+      let id = opts.clusterId;
+      let maxCC = opts.maxConnectedClusters;
+      let configDir = opts.clustermeshConfig;
+      let kvUrl = opts.kvstore;
+      let kvConfig = opts.kvstoreConfig;
+      let healthPort = opts.healthPort;
+      if (opts.clusterDir) {
+        const rec = await readClusterFile(path.join(opts.clusterDir, 'cluster.json'));
+        name ??= rec.name;
+        id ??= rec.id;
+        maxCC ??= rec.maxConnectedClusters;
+        healthPort ??= rec.ports.kvstoremeshHealth;
+        configDir ??= path.join(opts.clusterDir, CLUSTER_DIR_CONFIG_SUBDIR);
+        if (rec.clustermesh?.tls) kvConfig ??= path.join(opts.clusterDir, CLUSTER_DIR_TLS_ETCD_CONFIG);
+        else if (rec.ports.clustermeshEtcdClient !== undefined) {
+          kvUrl ??= `http://127.0.0.1:${rec.ports.clustermeshEtcdClient}`;
+        }
+      }
+      const missing = [
+        ['--cluster-name', name],
+        ['--cluster-id', id],
+        ['--clustermesh-config', configDir],
+        ['--kvstore or --kvstore-config', kvUrl ?? kvConfig],
+      ].filter(([, v]) => v === undefined);
+      if (missing.length > 0) {
+        throw new Error(`missing ${missing.map(([f]) => f).join(', ')} (or pass --cluster-dir of a local cluster)`);
+      }
+      await runKVStoreMesh({
+        clusterName: name!,
+        clusterId: id!,
+        maxConnectedClusters: maxCC ?? 255,
+        clustermeshConfig: configDir!,
+        kvstore: kvConfig ? await loadEtcdConfigFile(kvConfig) : { endpoints: [kvUrl!] },
+        healthPort: healthPort ?? 0,
+        perClusterReadyTimeoutMs: opts.perClusterReadyTimeout,
+        globalReadyTimeoutMs: opts.globalReadyTimeout,
+        disconnectGracePeriodMs: opts.disconnectGracePeriod,
+      });
+    });
+}

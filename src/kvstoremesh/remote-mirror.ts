@@ -1,0 +1,236 @@
+import type { Etcd3 } from 'etcd3';
+import { ClusterConfigPublisher } from '../kvstore/cluster-config-publisher.js';
+import { sleep, type BackoffOptions, type LeaseManager } from '../kvstore/index.js';
+import {
+  RemoteClusterLink,
+  type ManagedRemote,
+  type RemoteClusterHandler,
+  type RemoteClusterMeshView,
+  type RemoteClusterTuning,
+  type RemoteSessionWork,
+} from '../kvstore/remote/index.js';
+import { logger } from '../observe/logger.js';
+import {
+  cachedClusterConfig,
+  effectiveMaxConnectedClusters,
+  encodeClusterConfig,
+  type ClusterConfig,
+  type MeshResource,
+} from '../wire/index.js';
+import { deleteCachedClusterConfig, deleteRemoteCache, retrying } from './cache-cleanup.js';
+import {
+  forgetRemoteClusterMetrics,
+  remoteClusterFailures,
+  remoteClusterLastFailureTs,
+  remoteClusterReadiness,
+} from './metrics.js';
+import { MirrorStores } from './mirror-stores.js';
+
+/** Cilium's default: a removed remote's cache stays this long after its cluster config is deleted. */
+export const DISCONNECT_GRACE_PERIOD_MS = 3 * 60_000;
+
+const log = logger('kvstoremesh');
+
+/** One remote's state, as `cmesh kvstoremesh status` and /readyz show it. */
+export interface RemoteMirrorStatus {
+  name: string;
+  /** Connected and every resource copied in the current session. */
+  ready: boolean;
+  /** Every canary written at least once: the remote no longer blocks kvstoremesh's readiness. */
+  synced: boolean;
+  connected: boolean;
+  status: string;
+  numFailures: number;
+  lastFailure: string | null;
+  lastFailureMessage: string | null;
+  config: {
+    clusterID: number;
+    maxConnectedClusters: number;
+    syncedCanaries: boolean;
+    serviceExportsEnabled: boolean | null;
+    cached: boolean;
+  } | null;
+  /** Per resource: entries in the cache, and whether it is copied in the current session. */
+  resources: Partial<Record<MeshResource, { entries: number; synced: boolean }>>;
+}
+
+export interface RemoteMirrorOptions {
+  name: string;
+  configFile: string;
+  mesh: RemoteClusterMeshView;
+  /** The local clustermesh etcd, where the copies go. */
+  local: Etcd3;
+  /** The lease every key kvstoremesh writes is attached to. */
+  lease: LeaseManager;
+  gracePeriodMs?: number;
+  /** Aborts when kvstoremesh shuts down: a removal in flight stops waiting and leaves the rest to the next run. */
+  shutdown: AbortSignal;
+  tuning?: Partial<RemoteClusterTuning>;
+  /** Retry delays of the removal's deletions. */
+  removalBackoff?: BackoffOptions;
+}
+
+/**
+ * One remote cluster of a kvstoremesh: the shared connection lifecycle, copying the remote's nodes, services,
+ * service exports, identities and ipcache byte for byte into `cilium/cache/<resource>/v1/<remote>/` of the local
+ * etcd (each behind the remote's canary, each followed by kvstoremesh's own canary), and publishing the remote's
+ * cluster config there with `cached: true`.
+ */
+export class RemoteMirror implements ManagedRemote, RemoteClusterHandler {
+  readonly name: string;
+  readonly createdAt = Date.now();
+  private readonly link: RemoteClusterLink;
+  private readonly stores: MirrorStores;
+  private publisher: ClusterConfigPublisher | undefined;
+  private published: string | undefined;
+  private heldId: number | undefined;
+  private everSynced = false;
+
+  constructor(private readonly opts: RemoteMirrorOptions) {
+    this.name = opts.name;
+    const labels = { target_cluster: opts.name };
+    remoteClusterFailures().set(labels, 0);
+    this.stores = new MirrorStores(opts.local, opts.lease, opts.name);
+    this.link = new RemoteClusterLink({
+      name: opts.name,
+      configFile: opts.configFile,
+      mesh: opts.mesh,
+      handler: this,
+      ...(opts.tuning ? { tuning: opts.tuning } : {}),
+      log: log.child({ clusterName: opts.name, config: opts.configFile }),
+      metrics: {
+        setReady: (ready) => {
+          remoteClusterReadiness().set(labels, ready ? 1 : 0);
+        },
+        setFailures: (count, last) => {
+          remoteClusterFailures().set(labels, count);
+          remoteClusterLastFailureTs().set(labels, last.getTime() / 1000);
+        },
+      },
+    });
+  }
+
+  /** Whether a session ever started (the remote's config was retrieved and accepted). */
+  get hasConnected(): boolean {
+    return this.link.hasConnected;
+  }
+
+  /** Every canary has been written at least once. */
+  get synced(): boolean {
+    this.everSynced ||= this.stores.canariesWritten && this.link.hasConnected;
+    return this.everSynced;
+  }
+
+  start(): void {
+    this.link.start();
+  }
+
+  restart(): void {
+    this.link.restart();
+  }
+
+  /** kvstoremesh is shutting down: stop copying; the copies stay (a restart picks them up). */
+  async stop(): Promise<void> {
+    await this.link.stop();
+    await this.publisher?.stop();
+    await this.stores.closeAll();
+  }
+
+  /**
+   * The remote left: its cluster config goes first (readers stop trusting the cache), then, after the grace period,
+   * its copies and canaries. Configured again meanwhile (`signal`), the copies stay for the new instance.
+   */
+  async remove(signal: AbortSignal): Promise<void> {
+    const { local, shutdown } = this.opts;
+    const rlog = this.link.log;
+    await this.stop();
+    this.link.setStatus('removing');
+    const either = AbortSignal.any([signal, shutdown]);
+    const retry = {
+      signal: either,
+      log: rlog,
+      ...(this.opts.removalBackoff ? { backoff: this.opts.removalBackoff } : {}),
+    };
+    if (
+      !(await retrying('deleting the cached cluster config', () => deleteCachedClusterConfig(local, this.name), retry))
+    ) {
+      return;
+    }
+    const graceMs = this.opts.gracePeriodMs ?? DISCONNECT_GRACE_PERIOD_MS;
+    rlog.info(
+      { graceMs },
+      'remote cluster removed; its cluster config is deleted, its cache follows after the grace period',
+    );
+    await sleep(graceMs, either);
+    if (either.aborted) {
+      rlog.info('remote cluster removal interrupted; keeping its cache');
+      return;
+    }
+    if (await retrying('deleting the cached data', () => deleteRemoteCache(local, this.name), retry)) {
+      forgetRemoteClusterMetrics(this.name);
+      rlog.info('remote cluster cache deleted');
+    }
+  }
+
+  status(): RemoteMirrorStatus {
+    const st = this.link.state();
+    const cfg = st.config;
+    const resources: RemoteMirrorStatus['resources'] = {};
+    for (const r of this.stores.resources()) {
+      const m = this.stores.get(r);
+      if (m) resources[r] = { entries: m.entries, synced: m.isSynced };
+    }
+    return {
+      name: this.name,
+      ready: st.ready,
+      synced: this.synced,
+      connected: st.connected,
+      status: st.status,
+      numFailures: st.numFailures,
+      lastFailure: st.lastFailure?.toISOString() ?? null,
+      lastFailureMessage: st.lastFailureMessage ?? null,
+      config: cfg
+        ? {
+            clusterID: cfg.id,
+            maxConnectedClusters: effectiveMaxConnectedClusters(cfg),
+            syncedCanaries: cfg.capabilities.syncedCanaries,
+            serviceExportsEnabled: cfg.capabilities.serviceExportsEnabled ?? null,
+            cached: cfg.capabilities.cached,
+          }
+        : null,
+      resources,
+    };
+  }
+
+  async prepare(cfg: ClusterConfig): Promise<RemoteSessionWork> {
+    const idChanged = this.heldId !== undefined && this.heldId !== cfg.id;
+    if (idChanged) this.link.log.warn({ from: this.heldId, to: cfg.id }, 'remote cluster ID changed; re-copying it');
+    this.heldId = cfg.id;
+    this.publish(cachedClusterConfig(cfg));
+    await this.stores.prepare({
+      cached: cfg.capabilities.cached,
+      serviceExports: cfg.capabilities.serviceExportsEnabled,
+      idChanged,
+    });
+    return this.stores;
+  }
+
+  onReady(): void {
+    this.link.log.info({ resources: this.status().resources }, 'remote cluster copied');
+  }
+
+  /** (Re)starts the publisher when the config to publish differs from the one published. */
+  private publish(cfg: ClusterConfig): void {
+    const encoded = encodeClusterConfig(cfg);
+    if (this.publisher && this.published === encoded) return;
+    const old = this.publisher;
+    // Stopped before the new one writes, so that the old one does not restore its value over the new one.
+    void old?.stop();
+    this.published = encoded;
+    this.publisher = new ClusterConfigPublisher(this.opts.local, this.opts.lease, {
+      clusterName: this.name,
+      config: cfg,
+    });
+    this.publisher.start();
+  }
+}
