@@ -12,13 +12,22 @@ $CMESH cluster create "$name" --id "$id" --nodes 2
 $CMESH clustermesh enable --context "$name"
 $CMESH apply --context "$name" -f "$here/shop.yaml"
 
-endpoint="$($CMESH cluster inspect "$name" -o json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).clustermeshEtcd.endpoints[0]))')"
+# Endpoint and (mutual TLS) client files of the clustermesh etcd, from `cluster inspect -o json`.
+read -r endpoint cacert cert key < <($CMESH cluster inspect "$name" -o json | node -e '
+  let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+    const e = JSON.parse(s).clustermeshEtcd;
+    console.log([e.endpoints[0], e.tls?.caFile ?? "-", e.tls?.certFile ?? "-", e.tls?.keyFile ?? "-"].join(" "));
+  });')
 echo "clustermesh etcd of $name: $endpoint"
+etcdctl() {
+  if [ "$cacert" = "-" ]; then ETCDCTL_API=3 command etcdctl --endpoints="$endpoint" "$@"
+  else ETCDCTL_API=3 command etcdctl --endpoints="$endpoint" --cacert="$cacert" --cert="$cert" --key="$key" "$@"; fi
+}
 
 # The operator assigns pod IPs and identities, the apiserver publishes them: wait for the three endpoints.
 for _ in $(seq 1 150); do
-  n="$(ETCDCTL_API=3 etcdctl --endpoints="$endpoint" get --prefix cilium/state/ip/v1/default/ --keys-only | grep -c . || true)"
+  n="$(etcdctl get --prefix cilium/state/ip/v1/default/ --keys-only | grep -c . || true)"
   [ "$n" -ge 3 ] && break
   sleep 0.2
 done
-ETCDCTL_API=3 etcdctl --endpoints="$endpoint" get --prefix cilium/ --keys-only | grep .
+etcdctl get --prefix cilium/ --keys-only | grep .

@@ -48,7 +48,9 @@ export interface AgentOptions {
 }
 
 /** Where a node's tunnel listens: its InternalIP if loopback, else its CiliumInternalIP if loopback. */
-export function tunnelAddressOf(addresses: readonly { type: string; ip: string }[] | null | undefined): string | undefined {
+export function tunnelAddressOf(
+  addresses: readonly { type: string; ip: string }[] | null | undefined,
+): string | undefined {
   const list = addresses ?? [];
   for (const type of ['InternalIP', 'CiliumInternalIP']) {
     const a = list.find((x) => x.type === type && isLoopbackV4(x.ip));

@@ -11,6 +11,7 @@ import { collectProcessMetrics } from '../observe/metrics.js';
 import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/index.js';
 import { Agent } from './agent.js';
 import { AgentApiServer } from './api-server.js';
+import type { LbAlgorithm } from './datapath/backend-selector.js';
 import { parseDuration } from './duration.js';
 import { ClusterMesh } from './remote/cluster-mesh.js';
 
@@ -28,8 +29,11 @@ const clusterFileSchema = z.object({
   name: z.string(),
   id: z.number().int(),
   maxConnectedClusters: z.union([z.literal(255), z.literal(511)]),
+  serviceCidr: z.string().optional(),
   ports: z.object({ stateEtcdClient: z.number().int() }),
 });
+
+export const LB_ALGORITHMS = ['maglev', 'random'] as const;
 
 export interface AgentRunOptions {
   clusterName: string;
@@ -44,6 +48,12 @@ export interface AgentRunOptions {
   healthPort?: number;
   cacheTtlMs: number;
   syncTimeoutMs: number;
+  policyDefaultLocalCluster: boolean;
+  lbAlgorithm: LbAlgorithm;
+  /** Frontends get sockets only inside 127.0.0.0/8. */
+  serviceCidr?: string;
+  /** Undefined: only the cluster's first node serves the loopback frontends. */
+  serveFrontends?: boolean;
 }
 
 /** Where a local cluster's agent of `node` serves its API. */
@@ -66,6 +76,10 @@ export async function runAgent(o: AgentRunOptions, stopSignal?: Promise<void>): 
     maxConnectedClusters: maxCC,
     nodeName: o.nodeName,
     source,
+    policyDefaultLocalCluster: o.policyDefaultLocalCluster,
+    lbAlgorithm: o.lbAlgorithm,
+    ...(o.serviceCidr !== undefined ? { serviceCidr: o.serviceCidr } : {}),
+    ...(o.serveFrontends !== undefined ? { serveFrontends: o.serveFrontends } : {}),
     ...(configDir
       ? {
           clusterMesh: (sink) =>
@@ -150,6 +164,19 @@ export interface AgentFlags {
   healthPort?: number;
   clustermeshCacheTtl: string;
   clustermeshSyncTimeout: string;
+  policyDefaultLocalCluster?: boolean;
+  lbAlgorithm?: LbAlgorithm;
+  serviceCidr?: string;
+  serveFrontends?: boolean;
+}
+
+function boolArg(flag: string): (v: string) => boolean {
+  return (v) => {
+    const t = v.trim().toLowerCase();
+    if (t === 'true') return true;
+    if (t === 'false') return false;
+    throw new AgentConfigError(`${flag} must be true or false, got "${v}"`);
+  };
 }
 
 /** Resolves the flags (and, with --cluster-dir, the local cluster's record) into run options. */
@@ -160,6 +187,7 @@ export async function agentRunOptions(opts: AgentFlags): Promise<AgentRunOptions
   let stateUrl = opts.stateEtcd;
   let configDir = opts.clustermeshConfig;
   let socket = opts.apiSocket;
+  let serviceCidr = opts.serviceCidr;
   const node = opts.node;
   if (opts.clusterDir) {
     const file = path.join(opts.clusterDir, 'cluster.json');
@@ -172,6 +200,7 @@ export async function agentRunOptions(opts: AgentFlags): Promise<AgentRunOptions
     name ??= rec.name;
     id ??= rec.id;
     maxCC ??= rec.maxConnectedClusters;
+    serviceCidr ??= rec.serviceCidr;
     stateUrl ??= `http://127.0.0.1:${rec.ports.stateEtcdClient}`;
     configDir ??= path.join(opts.clusterDir, 'clustermesh');
     if (node) socket ??= localAgentSocket(opts.clusterDir, node);
@@ -199,6 +228,10 @@ export async function agentRunOptions(opts: AgentFlags): Promise<AgentRunOptions
     ...(opts.healthPort !== undefined ? { healthPort: opts.healthPort } : {}),
     cacheTtlMs: parseDuration(opts.clustermeshCacheTtl, '--clustermesh-cache-ttl'),
     syncTimeoutMs: parseDuration(opts.clustermeshSyncTimeout, '--clustermesh-sync-timeout'),
+    policyDefaultLocalCluster: opts.policyDefaultLocalCluster ?? true,
+    lbAlgorithm: opts.lbAlgorithm ?? 'maglev',
+    ...(serviceCidr !== undefined ? { serviceCidr } : {}),
+    ...(opts.serveFrontends !== undefined ? { serveFrontends: opts.serveFrontends } : {}),
   };
 }
 
@@ -235,6 +268,22 @@ export function agentCommand() {
       '--clustermesh-sync-timeout <duration>',
       "how long startup waits for each remote's initial sync",
       DEFAULT_SYNC_TIMEOUT,
+    )
+    .option(
+      '--policy-default-local-cluster <bool>',
+      'peer selectors without a cluster label select only this cluster (true | false; default true)',
+      boolArg('--policy-default-local-cluster'),
+    )
+    .addOption(new Option('--lb-algorithm <algorithm>', 'how the service proxy picks a backend').choices(LB_ALGORITHMS))
+    .option(
+      '--service-cidr <cidr>',
+      "the cluster's service CIDR; inside 127.0.0.0/8 its frontends become real sockets (default: from --cluster-dir)",
+    )
+    .option(
+      '--serve-frontends <bool>',
+      "listen on the cluster's loopback frontends (default: only on the cluster's first node, <cluster>-node-1;\n" +
+        'a frontend can be bound by one process, and clusters on one host need distinct loopback service CIDRs)',
+      boolArg('--serve-frontends'),
     )
     .action(async (opts) => {
       await runAgent(await agentRunOptions(opts));

@@ -1,6 +1,7 @@
 /**
  * The node agent's views, read from its local API socket, as cilium-dbg shows them: `status`, `service list`,
- * `bpf lb list`, `bpf ipcache list`, `identity list`, `endpoint list`, `node list`.
+ * `bpf lb list`, `bpf ipcache list`, `identity list`, `endpoint list`, `node list`, and `datapath show` (the
+ * userspace datapath's listeners, tunnel and verdict counters).
  */
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -242,6 +243,43 @@ function nodeList() {
   });
 }
 
+function datapathShow() {
+  return view('show', "the userspace datapath: frontend listeners, the node's tunnel, sample servers, verdicts").action(
+    async (o) => {
+      const d = await (await clientFor(o)).datapath();
+      emit(o.output, d, () => {
+        const counts = (c: Record<string, number>): string =>
+          Object.entries(c)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ');
+        const lines = [
+          `Frontends:      ${counts(d.counters)}`,
+          d.tunnel
+            ? `Tunnel:         ${d.tunnel.address}:${d.tunnel.port} ${d.tunnel.state}${d.tunnel.error ? ` (${d.tunnel.error})` : ''}: ${counts(d.tunnel.counters)}`
+            : 'Tunnel:         none (this node has no loopback address)',
+          '',
+          d.listeners.length === 0
+            ? 'no frontends'
+            : table(
+                ['FRONTEND', 'SERVICE', 'STATE'],
+                d.listeners.map((l) => [l.frontend, l.service, l.error ? `${l.state}: ${l.error}` : l.state]),
+              ),
+        ];
+        if (d.sampleServers.length > 0) {
+          lines.push(
+            '',
+            table(
+              ['SAMPLE SERVER', 'ADDRESS', 'STATE'],
+              d.sampleServers.map((x) => [x.pod, x.address, x.error ? `${x.state}: ${x.error}` : x.state]),
+            ),
+          );
+        }
+        return lines.join('\n');
+      });
+    },
+  );
+}
+
 function group(name: string, description: string, ...subs: CommandUnknownOpts[]) {
   const cmd = new Command(name).description(description);
   for (const s of subs) cmd.addCommand(s);
@@ -262,5 +300,6 @@ export function agentViewCommands(): CommandUnknownOpts[] {
     group('identity', "the node agent's identities (as cilium-dbg identity)", identityList()),
     group('endpoint', "the local cluster's endpoints (as cilium-dbg endpoint)", endpointList()),
     group('node', 'nodes of every cluster in the mesh (as cilium-dbg node)', nodeList()),
+    group('datapath', "the node agent's userspace datapath", datapathShow()),
   ];
 }

@@ -7,6 +7,7 @@ import { troubleshootCommand } from './troubleshoot-command.js';
 import { agentViewCommands } from './agent-views.js';
 import { clusterCommand } from './cluster-command.js';
 import { clustermeshCommand } from './clustermesh-command.js';
+import { demoCommand } from './demo-command.js';
 import { kvstoreCommand } from './kvstore-command.js';
 import { applyCommand, deleteCommand, getCommand } from './object-commands.js';
 import { cmeshVersion } from './version.js';
@@ -35,6 +36,7 @@ export function buildProgram() {
 
   program.addCommand(clusterCommand());
   program.addCommand(clustermeshCommand());
+  program.addCommand(demoCommand());
   program.addCommand(applyCommand());
   program.addCommand(getCommand());
   program.addCommand(deleteCommand());

@@ -226,6 +226,7 @@ export async function startClusterProcesses(record: ClusterRecord, paths: Cluste
       logFile(paths, 'operator'),
     );
   }
+  await startAgents(record, paths);
 }
 
 /** Stops every process of the cluster, the components first and the etcd servers last. */

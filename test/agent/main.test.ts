@@ -86,6 +86,9 @@ describe('cmesh agent (runAgent) and the CLI views', () => {
       apiSocket: path.join(clusterDir, 'nodes', 'c1-node-1', 'agent.sock'),
       cacheTtlMs: 0,
       syncTimeoutMs: 90_000,
+      policyDefaultLocalCluster: true,
+      lbAlgorithm: 'maglev',
+      serviceCidr: '10.96.0.0/16',
     });
     await assert.rejects(
       agentRunOptions({ clusterName: 'c1', clustermeshCacheTtl: '0', clustermeshSyncTimeout: '1m' }),

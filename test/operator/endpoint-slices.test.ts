@@ -118,11 +118,24 @@ describe('operator: EndpointSlices', () => {
       assert.equal(await f.store.get('EndpointSlice', 'lab', 'api-cmesh'), undefined);
       assert.equal(await f.store.get('EndpointSlice', 'lab', 'gone-cmesh'), undefined);
     });
-    assert.ok(await f.store.get('EndpointSlice', 'lab', 'api-manual'));
+    assert.ok(
+      await f.store.get('EndpointSlice', 'lab', 'api-manual'),
+      "await f.store.get('EndpointSlice', 'lab', 'api-manual')",
+    );
     // A managed slice deleted by hand comes back.
     await f.store.apply(service('lab', 'api', { selector: { app: 'api' }, ports: [{ port: 80 }] }));
-    await eventually(async () => assert.ok(await f.store.get('EndpointSlice', 'lab', 'api-cmesh')));
+    await eventually(async () => {
+      assert.ok(
+        await f.store.get('EndpointSlice', 'lab', 'api-cmesh'),
+        "await f.store.get('EndpointSlice', 'lab', 'api-cmesh')",
+      );
+    });
     await f.store.delete('EndpointSlice', 'lab', 'api-cmesh');
-    await eventually(async () => assert.ok(await f.store.get('EndpointSlice', 'lab', 'api-cmesh')));
+    await eventually(async () => {
+      assert.ok(
+        await f.store.get('EndpointSlice', 'lab', 'api-cmesh'),
+        "await f.store.get('EndpointSlice', 'lab', 'api-cmesh')",
+      );
+    });
   });
 });

@@ -14,7 +14,7 @@ const range = identityRange(CLUSTER.id, CLUSTER.maxConnectedClusters);
 describe('operator', () => {
   let etcd: TestEtcd;
   const fixtures: Fixture[] = [];
-  const fixture = async (cluster = CLUSTER): Promise<Fixture> => {
+  const fixture = (cluster = CLUSTER): Fixture => {
     const f = new Fixture(createEtcdClient({ endpoints: [etcd.endpoint] }), freshPrefix(), cluster);
     fixtures.push(f);
     return f;
@@ -28,7 +28,7 @@ describe('operator', () => {
   });
 
   it('creates one CiliumNode per node with its CIDR, addresses and a stable boot ID; removes extra managed ones only', async () => {
-    const f = await fixture();
+    const f = fixture();
     await f.store.create({
       apiVersion: 'cilium.io/v2',
       kind: 'CiliumNode',
@@ -48,14 +48,15 @@ describe('operator', () => {
       'cmesh.io/managed-by': 'operator',
     });
     // 172.16.0.0 + (7 << 11) + 2 = 172.16.56.2
-    assert.deepEqual(n2.spec?.addresses, [
+    const spec = n2.spec!;
+    assert.deepEqual(spec.addresses, [
       { type: 'InternalIP', ip: '172.16.56.2' },
       { type: 'CiliumInternalIP', ip: '10.7.1.1' },
     ]);
-    assert.deepEqual(n2.spec?.health, { ipv4: '10.7.1.2' });
-    assert.deepEqual(n2.spec?.ipam?.podCIDRs, ['10.7.1.0/24']);
-    assert.deepEqual(n2.spec?.encryption, { key: 0 });
-    assert.match(n2.spec?.bootid ?? '', /^[0-9a-f-]{36}$/);
+    assert.deepEqual(spec.health, { ipv4: '10.7.1.2' });
+    assert.deepEqual(spec.ipam?.podCIDRs, ['10.7.1.0/24']);
+    assert.deepEqual(spec.encryption, { key: 0 });
+    assert.match(spec.bootid ?? '', /^[0-9a-f-]{36}$/);
     await op.idle();
     // A restarted operator keeps the boot IDs and writes nothing.
     await op.stop();
@@ -64,11 +65,11 @@ describe('operator', () => {
     await op2.idle();
     const afterRestart = await f.store.list('CiliumNode');
     assert.equal(afterRestart.resourceVersion, before);
-    assert.equal(afterRestart.items.find((n) => n.metadata.name === 'east-node-2')?.spec?.bootid, n2.spec?.bootid);
+    assert.equal(afterRestart.items.find((n) => n.metadata.name === 'east-node-2')?.spec?.bootid, spec.bootid);
   });
 
   it('schedules pods on the least-loaded node and gives each a unique IP of its node CIDR', async () => {
-    const f = await fixture();
+    const f = fixture();
     await f.startOperator();
     const objs: Pod[] = [];
     for (let i = 0; i < 30; i++) objs.push(pod('shop', `web-${i}`, { app: 'web' }));
@@ -82,19 +83,22 @@ describe('operator', () => {
     const ips = new Set<string>();
     const perNode = new Map<string, number>();
     for (const p of pods) {
-      const node = p.spec?.nodeName;
-      assert.ok(node?.startsWith('east-node-'));
+      const node = p.spec?.nodeName ?? '';
+      assert.match(node, /^east-node-\d+$/);
       const idx = Number(node.slice('east-node-'.length));
       const cidr = parseIpRange(`10.7.${idx - 1}.0/24`);
-      const ip = p.status?.podIP;
-      assert.ok(ip && rangeContains(cidr, ip), `${ip} in ${cidr.cidr}`);
-      assert.ok(!['10.7.0.0', '10.7.0.1', '10.7.0.2'].includes(ip));
+      const ip = p.status?.podIP ?? '';
+      assert.ok(rangeContains(cidr, ip), `${ip} in ${cidr.cidr}`);
+      assert.ok(
+        !['10.7.0.0', '10.7.0.1', '10.7.0.2'].includes(ip),
+        "!['10.7.0.0', '10.7.0.1', '10.7.0.2'].includes(ip)",
+      );
       ips.add(ip);
       perNode.set(node, (perNode.get(node) ?? 0) + 1);
       assert.deepEqual(p.status?.podIPs, [{ ip }]);
-      assert.equal(p.status?.hostIP, `172.16.56.${idx}`);
+      assert.equal(p.status.hostIP, `172.16.56.${idx}`);
       assert.deepEqual(
-        p.status?.conditions?.find((c) => c.type === 'Ready'),
+        p.status.conditions?.find((c) => c.type === 'Ready'),
         { type: 'Ready', status: 'True' },
       );
     }
@@ -103,7 +107,7 @@ describe('operator', () => {
   });
 
   it('allocates identities per label set inside the cluster range and writes complete CiliumEndpoints', async () => {
-    const f = await fixture();
+    const f = fixture();
     const op = await f.startOperator();
     await f.store.create({
       apiVersion: 'v1',
@@ -200,12 +204,12 @@ describe('operator', () => {
   });
 
   it('moves a pod to a new identity when its labels change, and GCs the unused one after the grace period', async () => {
-    const f = await fixture();
+    const f = fixture();
     const op = await f.startOperator({ identityGcGraceMs: 400, identityGcIntervalMs: 100 });
     await f.store.create(pod('app', 'a', { app: 'a' }));
     const first = await eventually(async () => {
       const c = await f.store.get('CiliumEndpoint', 'app', 'a');
-      assert.ok(c?.status?.identity);
+      assert.ok(c?.status?.identity, 'c?.status?.identity');
       return c.status.identity.id;
     });
     const p = (await f.store.get('Pod', 'app', 'a'))!;
@@ -213,15 +217,21 @@ describe('operator', () => {
     await f.store.update({ ...p, metadata: { ...p.metadata, labels: { app: 'b' } } });
     const second = await eventually(async () => {
       const c = await f.store.get('CiliumEndpoint', 'app', 'a');
-      assert.ok(c?.status?.identity && c.status.identity.id !== first);
-      assert.ok(c.status.identity.labels?.includes('k8s:app=b'));
+      assert.ok(
+        c?.status?.identity && c.status.identity.id !== first,
+        'c?.status?.identity && c.status.identity.id !== first',
+      );
+      assert.ok(c.status.identity.labels?.includes('k8s:app=b'), "c.status.identity.labels?.includes('k8s:app=b')");
       assert.equal(c.status.id, epId, 'the endpoint ID is stable');
       return c.status.identity.id;
     });
     await eventually(async () => {
       assert.equal(await f.store.get('CiliumIdentity', undefined, String(first)), undefined);
     });
-    assert.ok(await f.store.get('CiliumIdentity', undefined, String(second)));
+    assert.ok(
+      await f.store.get('CiliumIdentity', undefined, String(second)),
+      "await f.store.get('CiliumIdentity', undefined, String(second))",
+    );
     // Deleting the pod deletes its endpoint, then (after the grace) its identity.
     await f.store.delete('Pod', 'app', 'a');
     await eventually(async () => {
@@ -235,7 +245,7 @@ describe('operator', () => {
   });
 
   it('leaves directly applied CiliumEndpoints, foreign identities and host-network pods alone', async () => {
-    const f = await fixture();
+    const f = fixture();
     const manual: CiliumEndpoint = {
       apiVersion: 'cilium.io/v2',
       kind: 'CiliumEndpoint',
@@ -263,24 +273,25 @@ describe('operator', () => {
       assert.equal(p?.status?.phase, 'Running');
       const h = await f.store.get('Pod', 'ext', 'host');
       assert.equal(h?.status?.podIP, h?.status?.hostIP);
-      assert.ok(h?.status?.podIP?.startsWith('172.16.56.'));
+      assert.ok(h?.status?.podIP?.startsWith('172.16.56.'), "h?.status?.podIP?.startsWith('172.16.56.')");
     });
     await op.idle();
     await new Promise((r) => setTimeout(r, 300));
     await op.collectIdentities(Date.now() + 1000);
     const cep = await f.store.get('CiliumEndpoint', 'ext', 'vm');
-    assert.deepEqual(cep?.status, manual.status);
+    assert.ok(cep, 'cep');
+    assert.deepEqual(cep.status, manual.status);
     assert.equal(cep.metadata.ownerReferences, undefined);
     assert.equal(await f.store.get('CiliumEndpoint', 'ext', 'host'), undefined);
     assert.ok(await f.store.get('CiliumIdentity', undefined, String(range.min + 6)), 'hand-made identity kept');
     // Deleting the pod leaves the manual endpoint in place.
     await f.store.delete('Pod', 'ext', 'vm');
     await op.idle();
-    assert.ok(await f.store.get('CiliumEndpoint', 'ext', 'vm'));
+    assert.ok(await f.store.get('CiliumEndpoint', 'ext', 'vm'), "await f.store.get('CiliumEndpoint', 'ext', 'vm')");
   });
 
   it('allocates ClusterIPs from the service CIDR and keeps clusterIPs consistent', async () => {
-    const f = await fixture();
+    const f = fixture();
     await f.startOperator();
     await f.store.applyAll([
       service('shop', 'web', { selector: { app: 'web' }, ports: [{ port: 80 }] }),
@@ -302,7 +313,10 @@ describe('operator', () => {
     const cidr = parseIpRange('10.96.0.0/16');
     const web = svcs.get('web')!.spec!.clusterIP!;
     const api = svcs.get('api')!.spec!.clusterIP!;
-    assert.ok(rangeContains(cidr, web) && rangeContains(cidr, api));
+    assert.ok(
+      rangeContains(cidr, web) && rangeContains(cidr, api),
+      'rangeContains(cidr, web) && rangeContains(cidr, api)',
+    );
     assert.notEqual(web, api);
     assert.equal(svcs.get('fixed')?.spec?.clusterIP, '10.96.7.7');
     assert.equal(svcs.get('headless')?.spec?.clusterIP, 'None');

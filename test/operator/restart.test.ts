@@ -67,7 +67,10 @@ describe('operator: restarts', () => {
     assert.equal(ceps.get('a')?.status?.id, cepsBefore.get('a')?.status?.id, 'endpoint IDs survive restarts');
     // Untouched pods were not rewritten; addresses are unique.
     assert.equal(after.get('a')?.metadata.resourceVersion, before.get('a')?.metadata.resourceVersion);
-    assert.ok(Number(after.get('d')?.metadata.resourceVersion) > Number(revBefore));
+    assert.ok(
+      Number(after.get('d')?.metadata.resourceVersion) > Number(revBefore),
+      "Number(after.get('d')?.metadata.resourceVersion) > Number(revBefore)",
+    );
     const ips = [...after.values()].map((p) => p.status!.podIP!);
     assert.equal(new Set(ips).size, ips.length);
     await eventually(async () => {

@@ -80,7 +80,7 @@ describe('operator building blocks', () => {
     await q.idle();
     assert.deepEqual(runs.filter((k) => k === 'a').length, 2);
     assert.deepEqual(runs.filter((k) => k === 'flaky').length, 2);
-    assert.ok(maxRunning <= 2);
+    assert.ok(maxRunning <= 2, 'maxRunning <= 2');
     await q.stop();
   });
 });
