@@ -52,7 +52,9 @@ export function demoCommand() {
       }
       emit(opts.output, result, () => {
         const lines: string[] = [];
-        lines.push(`ClusterMesh demo ready in ${result.seconds.toFixed(1)}s: ${result.clusters.map((c) => c.name).join(', ')}`);
+        lines.push(
+          `ClusterMesh demo ready in ${result.seconds.toFixed(1)}s: ${result.clusters.map((c) => c.name).join(', ')}`,
+        );
         lines.push('');
         lines.push('Cluster connections:');
         for (const s of result.status) {
@@ -64,7 +66,9 @@ export function demoCommand() {
         }
         for (const v of result.backends) {
           lines.push('');
-          lines.push(`Global service demo/echo as seen by ${v.cluster} (frontend ${v.frontend}, affinity ${v.affinity}):`);
+          lines.push(
+            `Global service demo/echo as seen by ${v.cluster} (frontend ${v.frontend}, affinity ${v.affinity}):`,
+          );
           lines.push(
             table(
               ['BACKEND', 'CLUSTER', 'STATE', 'SELECTED'],
@@ -76,7 +80,9 @@ export function demoCommand() {
           );
         }
         lines.push('');
-        lines.push('Try: cmesh clustermesh status --context cluster1 | cmesh service list --context cluster2 | cmesh demo down');
+        lines.push(
+          'Try: cmesh clustermesh status --context cluster1 | cmesh service list --context cluster2 | cmesh demo down',
+        );
         return lines.join('\n');
       });
     });

@@ -5,12 +5,12 @@ import { buildProgram } from './program.js';
 // deprecated (DEP0123) on every connection. The certificate is still verified against the IP SAN; the warning
 // only clutters the output of every command.
 const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+process.emitWarning = (warning: string | Error, ...rest: unknown[]) => {
   const opt = rest[0];
   const code = typeof opt === 'object' && opt !== null ? (opt as { code?: string }).code : rest[1];
   if (code === 'DEP0123') return;
   (emitWarning as (...a: unknown[]) => void)(warning, ...rest);
-}) as typeof process.emitWarning;
+};
 
 buildProgram()
   .parseAsync(process.argv)

@@ -7,6 +7,8 @@ import { troubleshootCommand } from './troubleshoot-command.js';
 import { agentViewCommands } from './agent-views.js';
 import { clusterCommand } from './cluster-command.js';
 import { clustermeshCommand } from './clustermesh-command.js';
+import { connectivityCommand } from './connectivity-command.js';
+import { policyCommand } from './policy-command.js';
 import { demoCommand } from './demo-command.js';
 import { kvstoreCommand } from './kvstore-command.js';
 import { applyCommand, deleteCommand, getCommand } from './object-commands.js';
@@ -37,6 +39,8 @@ export function buildProgram() {
   program.addCommand(clusterCommand());
   program.addCommand(clustermeshCommand());
   program.addCommand(demoCommand());
+  program.addCommand(policyCommand());
+  program.addCommand(connectivityCommand());
   program.addCommand(applyCommand());
   program.addCommand(getCommand());
   program.addCommand(deleteCommand());

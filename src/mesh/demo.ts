@@ -9,7 +9,15 @@ import { createEtcdClient } from '../kvstore/client.js';
 import { enableClustermesh } from './clustermesh.js';
 import { connectClusters } from './connect.js';
 import { cmeshHome } from './home.js';
-import { agentSocket, createCluster, deleteCluster, listClusterNames, loadCluster, nodeNames, stateEtcdEndpoint } from './local-cluster.js';
+import {
+  agentSocket,
+  createCluster,
+  deleteCluster,
+  listClusterNames,
+  loadCluster,
+  nodeNames,
+  stateEtcdEndpoint,
+} from './local-cluster.js';
 import { waitForClustermesh, type ClustermeshStatus } from './status.js';
 
 export const DEMO_CLUSTERS = 3;
@@ -64,7 +72,11 @@ export function demoManifest(c: DemoCluster): AnyObject[] {
       labels: { app: DEMO_SERVICE },
       annotations: { 'cmesh.io/sample-server': String(DEMO_PORT) },
     },
-    spec: { containers: [{ name: 'echo', image: 'cmesh/echo', ports: [{ name: 'http', containerPort: DEMO_PORT, protocol: 'TCP' }] }] },
+    spec: {
+      containers: [
+        { name: 'echo', image: 'cmesh/echo', ports: [{ name: 'http', containerPort: DEMO_PORT, protocol: 'TCP' }] },
+      ],
+    },
   }));
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: DEMO_NAMESPACE } },
@@ -93,9 +105,7 @@ function demoFile(home: string): string {
   return path.join(home, 'demo.json');
 }
 
-export interface DemoProgress {
-  (step: string): void;
-}
+export type DemoProgress = (step: string) => void;
 
 export interface DemoBackendView {
   cluster: string;
@@ -123,7 +133,12 @@ export async function demoBackends(cluster: string, home = cmeshHome()): Promise
       cluster,
       frontend: s.frontend,
       affinity: '',
-      backends: s.backends.map((b) => ({ address: b.address, cluster: b.cluster, state: b.state, selected: b.selected })),
+      backends: s.backends.map((b) => ({
+        address: b.address,
+        cluster: b.cluster,
+        state: b.state,
+        selected: b.selected,
+      })),
     }));
 }
 
@@ -132,7 +147,11 @@ export async function demoBackends(cluster: string, home = cmeshHome()): Promise
  * sample app with a global service in each (cluster1 with affinity local); waits for the mesh and for every cluster
  * to see the backends of all three, and leaves everything running (`cmesh demo down` removes it).
  */
-export async function runDemo(progress: DemoProgress, opts: { clusters?: number; nodes?: number } = {}, home = cmeshHome()): Promise<DemoResult> {
+export async function runDemo(
+  progress: DemoProgress,
+  opts: { clusters?: number; nodes?: number } = {},
+  home = cmeshHome(),
+): Promise<DemoResult> {
   const t0 = Date.now();
   const clusters = demoClusters(opts.clusters ?? DEMO_CLUSTERS);
   const existing = await listClusterNames(home);
@@ -145,7 +164,10 @@ export async function runDemo(progress: DemoProgress, opts: { clusters?: number;
   await writeFile(demoFile(home), JSON.stringify({ clusters: clusters.map((c) => c.name) }, null, 2) + '\n');
   for (const c of clusters) {
     progress(`creating cluster ${c.name} (ID ${c.id}, pod CIDR ${c.podCidr}, ${opts.nodes ?? DEMO_NODES} nodes)`);
-    await createCluster({ name: c.name, id: c.id, podCidr: c.podCidr, serviceCidr: c.serviceCidr, nodes: opts.nodes ?? DEMO_NODES }, home);
+    await createCluster(
+      { name: c.name, id: c.id, podCidr: c.podCidr, serviceCidr: c.serviceCidr, nodes: opts.nodes ?? DEMO_NODES },
+      home,
+    );
   }
   for (const c of clusters) {
     progress(`enabling ClusterMesh on ${c.name} (mutual TLS, KVStoreMesh)`);
@@ -158,7 +180,9 @@ export async function runDemo(progress: DemoProgress, opts: { clusters?: number;
     }
   }
   for (const c of clusters) {
-    progress(`deploying the sample app in ${c.name}: ${DEMO_REPLICAS} echo pods, global service ${DEMO_NAMESPACE}/${DEMO_SERVICE}${c.affinity === 'local' ? ' (affinity local)' : ''}`);
+    progress(
+      `deploying the sample app in ${c.name}: ${DEMO_REPLICAS} echo pods, global service ${DEMO_NAMESPACE}/${DEMO_SERVICE}${c.affinity === 'local' ? ' (affinity local)' : ''}`,
+    );
     const { record } = await loadCluster(c.name, home);
     const client = createEtcdClient({ endpoints: [stateEtcdEndpoint(record)] });
     try {
@@ -171,7 +195,10 @@ export async function runDemo(progress: DemoProgress, opts: { clusters?: number;
   for (const c of clusters) {
     progress(`waiting for ${c.name} to see every remote cluster`);
     const res = await waitForClustermesh(c.name, { timeoutMs: MESH_WAIT_MS, home });
-    if (!res.ready) throw new DemoError(`cluster ${c.name} did not become ready within ${MESH_WAIT_MS / 1000}s; run \`cmesh clustermesh status --context ${c.name}\``);
+    if (!res.ready)
+      throw new DemoError(
+        `cluster ${c.name} did not become ready within ${MESH_WAIT_MS / 1000}s; run \`cmesh clustermesh status --context ${c.name}\``,
+      );
     status.push(res.status);
   }
   progress('waiting for every cluster to merge the backends of all clusters');
@@ -187,7 +214,9 @@ export async function runDemo(progress: DemoProgress, opts: { clusters?: number;
     }
     for (const v of view) v.affinity = c.affinity;
     if (!view.length || view.some((v) => v.backends.length < want)) {
-      throw new DemoError(`cluster ${c.name} sees ${view[0]?.backends.length ?? 0} of ${want} backends of ${DEMO_NAMESPACE}/${DEMO_SERVICE}; run \`cmesh service list --context ${c.name}\``);
+      throw new DemoError(
+        `cluster ${c.name} sees ${view[0]?.backends.length ?? 0} of ${want} backends of ${DEMO_NAMESPACE}/${DEMO_SERVICE}; run \`cmesh service list --context ${c.name}\``,
+      );
     }
     backends.push(...view);
   }
