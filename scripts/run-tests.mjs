@@ -2,7 +2,7 @@
 // Runs the test suite: every *.test.ts under test/, listed explicitly (Node 20's --test does not expand globs
 // and silently skips .ts files in directories), then sweeps any etcd a crashed test left behind.
 import { spawnSync, execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 function find(dir) {
@@ -24,22 +24,37 @@ const res = spawnSync(
   { stdio: 'inherit' },
 );
 
+/**
+ * Kills what a crashed test left behind, and only that (other test runs may be going on): harness etcds whose test
+ * process is gone (member name `cmesh-test-<pid>-...`), and daemons of a test CMESH_HOME that no longer exists.
+ */
 function sweep() {
   let out = '';
   try {
-    out = execFileSync('pgrep', ['-af', '--name=cmesh-test-'], { encoding: 'utf8' });
+    out = execFileSync('pgrep', ['-af', 'cmesh-test-'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   } catch {
     return;
   }
+  const alive = (pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   for (const line of out.split('\n').filter(Boolean)) {
     const pid = Number(line.split(' ')[0]);
-    if (line.includes('etcd') && pid) {
-      try {
-        process.kill(pid, 'SIGKILL');
-        console.error(`killed orphan etcd ${pid}`);
-      } catch {
-        // gone
-      }
+    if (!pid || pid === process.pid) continue;
+    const owner = /--name=cmesh-test-(\d+)-/.exec(line);
+    const home = /(\/\S*cmesh-test-home-[^/\s]+)/.exec(line);
+    const orphan = owner ? !alive(Number(owner[1])) : home ? !existsSync(home[1]) : false;
+    if (!orphan) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+      console.error(`killed leftover test process ${pid}`);
+    } catch {
+      // gone
     }
   }
 }

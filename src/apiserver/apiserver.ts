@@ -1,5 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { ClusterSource, Informer } from '../k8s/source.js';
+import type { ObjectStore } from '../k8s/object-store.js';
 import type { K8sObject } from '../k8s/types.js';
 import { ClusterConfigPublisher } from '../kvstore/cluster-config-publisher.js';
 import { HeartbeatWriter } from '../kvstore/heartbeat.js';
@@ -15,6 +16,7 @@ import {
   localClusterConfig,
   type MaxConnectedClusters,
 } from '../wire/index.js';
+import { ExternalWorkloadManager, type ExternalWorkloadStatus } from './external-workload-manager.js';
 import { apiserverMetrics } from './metrics.js';
 import {
   NamespaceFilter,
@@ -43,11 +45,18 @@ export interface ApiserverOptions {
   leaseTtlSeconds?: number;
   heartbeatIntervalMs?: number;
   clusterConfigIntervalMs?: number;
+  /**
+   * Writes into the cluster's state (an ObjectStore on the same state etcd the local source reads). With it, the
+   * apiserver serves external workloads (VM registrations: CiliumIdentity, CiliumNode, CiliumEndpoint, CEW status).
+   */
+  stateWriter?: ObjectStore;
 }
 
 export interface ApiserverStatus {
   ready: boolean;
   resources: Record<string, { synced: boolean; keys: number; queued: number }>;
+  /** Present when external workloads are served. */
+  externalWorkloads?: ExternalWorkloadStatus[];
 }
 
 /**
@@ -65,6 +74,7 @@ export class ClustermeshApiserver {
   private readonly informers: Informer<K8sObject>[] = [];
   private heartbeat: HeartbeatWriter | undefined;
   private config: ClusterConfigPublisher | undefined;
+  private externalWorkloads: ExternalWorkloadManager | undefined;
   private started = false;
 
   constructor(private readonly opts: ApiserverOptions) {
@@ -142,6 +152,18 @@ export class ClustermeshApiserver {
     });
     this.heartbeat.start();
 
+    if (o.stateWriter) {
+      this.externalWorkloads = new ExternalWorkloadManager({
+        clusterName: o.clusterName,
+        clusterId: o.clusterId,
+        maxConnectedClusters: o.maxConnectedClusters,
+        kvstore: o.kvstore,
+        workloads: inf('CiliumExternalWorkload'),
+        writer: o.stateWriter,
+      });
+      this.externalWorkloads.start();
+    }
+
     for (const i of this.informers) i.start();
     // Each canary waits for the informers its store is derived from: a store is synced only once it holds the
     // complete initial state.
@@ -175,7 +197,8 @@ export class ClustermeshApiserver {
     for (const [prefix, s] of this.stores) {
       resources[prefix] = { synced: s.isSynced, keys: s.size, queued: s.queueSize };
     }
-    return { ready: this.ready(), resources };
+    const ew = this.externalWorkloads?.status();
+    return { ready: this.ready(), resources, ...(ew ? { externalWorkloads: ew } : {}) };
   }
 
   /** Waits until everything queued so far is in etcd. */
@@ -185,6 +208,7 @@ export class ClustermeshApiserver {
 
   /** Stops watching and writing. Keys stay in etcd under the lease (a restart adopts it). */
   async stop(): Promise<void> {
+    await this.externalWorkloads?.stop();
     await Promise.all(this.informers.map((i) => i.stop()));
     await this.heartbeat?.stop();
     await this.config?.stop();

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import { LocalClusterSource } from '../k8s/local-source.js';
+import { ObjectStore } from '../k8s/object-store.js';
 import { createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../kvstore/client.js';
 import { readClusterRecord } from '../k8s/local-cluster-record.js';
 import { HealthServer } from '../observe/health-server.js';
@@ -38,6 +39,8 @@ export async function runApiserver(o: ApiserverRunOptions): Promise<void> {
     kvstore,
     defaultGlobalNamespace: o.defaultGlobalNamespace,
     enableServiceExports: o.enableServiceExports,
+    // External workloads: the apiserver writes VM objects into the state it reads.
+    stateWriter: new ObjectStore(state),
   });
   const health = new HealthServer({
     healthy: () => true,
