@@ -115,7 +115,10 @@ export class JoinedClusterView implements ClusterMeshHandle {
     const local: RemoteClusterSink = {
       ...sink,
       upsertService: (cluster, cs) => {
-        if (cluster !== own) return sink.upsertService(cluster, cs);
+        if (cluster !== own) {
+          sink.upsertService(cluster, cs);
+          return;
+        }
         const { service, slices } = clusterServiceToLocal(cs);
         const ref = `${cs.namespace}/${cs.name}`;
         const names = slices.map((s) => s.metadata.name);
@@ -127,7 +130,10 @@ export class JoinedClusterView implements ClusterMeshHandle {
         for (const s of slices) this.services?.upsertEndpointSlice(s);
       },
       deleteService: (cluster, ns, name) => {
-        if (cluster !== own) return sink.deleteService(cluster, ns, name);
+        if (cluster !== own) {
+          sink.deleteService(cluster, ns, name);
+          return;
+        }
         for (const old of this.ownSlices.get(`${ns}/${name}`) ?? []) this.services?.deleteEndpointSlice(ns, old);
         this.ownSlices.delete(`${ns}/${name}`);
         this.services?.deleteLocalService(ns, name);
@@ -174,7 +180,7 @@ export class JoinedClusterView implements ClusterMeshHandle {
   }
 
   async synced(): Promise<void> {
-    await Promise.all(READINESS_RESOURCES.map((r) => this.stores.store(r)?.synced));
+    await Promise.all([this.stores.nodes, this.stores.services, this.stores.identities, this.stores.ip].map((s) => s.synced));
     await this.discovering;
     await this.remotes.synced();
   }

@@ -13,6 +13,7 @@ import { Agent } from './agent.js';
 import { AgentApiServer } from './api-server.js';
 import type { LbAlgorithm } from './datapath/backend-selector.js';
 import { parseDuration } from './duration.js';
+import { externalWorkloadRunOptions, runExternalWorkloadAgent } from './external-workload.js';
 import { ClusterMesh } from './remote/cluster-mesh.js';
 
 export const DEFAULT_SYNC_TIMEOUT = '1m';
@@ -285,7 +286,18 @@ export function agentCommand() {
         'a frontend can be bound by one process, and clusters on one host need distinct loopback service CIDRs)',
       boolArg('--serve-frontends'),
     )
+    // External workloads (VMs): see external-workload.ts.
+    .option('--external-workload', 'run as the agent of a VM or bare-metal server joined to a cluster', false)
+    .option('--vm-name <name>', 'external workload: its name (a CiliumExternalWorkload of the cluster)')
+    .option('--vm-ip <ip>', 'external workload: its IPv4 address')
+    .option('--kvstore-config <file>', "external workload: etcd config file of the cluster's clustermesh etcd")
+    .option('--join-timeout <duration>', 'external workload: how long to wait for the registration answer')
+    .option('--vm-lease-ttl <seconds>', 'external workload: TTL of its registration lease', intArg('--vm-lease-ttl'))
     .action(async (opts) => {
+      if (opts.externalWorkload) {
+        await runExternalWorkloadAgent(externalWorkloadRunOptions(opts, parseDuration));
+        return;
+      }
       await runAgent(await agentRunOptions(opts));
     });
 }

@@ -15,14 +15,16 @@ export const ENDPOINT_STATE_READY = 'ready';
 /** The labels the apiserver gives the workload's node (and, with the `k8s:` source, its identity). */
 export function workloadLabels(cew: CiliumExternalWorkload, clusterName: string): Record<string, string> {
   const out: Record<string, string> = { ...(cew.metadata.labels ?? {}) };
-  if (!out[NAMESPACE_LABEL]) out[NAMESPACE_LABEL] = DEFAULT_WORKLOAD_NAMESPACE;
-  if (!out[POD_NAME_LABEL]) out[POD_NAME_LABEL] = cew.metadata.name;
+  // Unset or empty, as Cilium tests it.
+  if ((out[NAMESPACE_LABEL] ?? '') === '') out[NAMESPACE_LABEL] = DEFAULT_WORKLOAD_NAMESPACE;
+  if ((out[POD_NAME_LABEL] ?? '') === '') out[POD_NAME_LABEL] = cew.metadata.name;
   out[CLUSTER_LABEL] = clusterName;
   return out;
 }
 
 export function workloadNamespace(cew: CiliumExternalWorkload): string {
-  return cew.metadata.labels?.[NAMESPACE_LABEL] || DEFAULT_WORKLOAD_NAMESPACE;
+  const ns = cew.metadata.labels?.[NAMESPACE_LABEL] ?? '';
+  return ns === '' ? DEFAULT_WORKLOAD_NAMESPACE : ns;
 }
 
 /** `k8s:key` -> value, as a CiliumIdentity's security-labels. */

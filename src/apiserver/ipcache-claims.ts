@@ -37,9 +37,16 @@ export class IpcacheClaims {
    * updated in place. `preferredOwner` decides contested IPs at start-up: the owner already recorded in etcd.
    */
   set(ep: string, pairs: readonly IPIdentityPair[], preferredOwner?: (ip: string) => string | undefined): void {
+    const prevIps = this.byEndpoint.get(ep);
+    // The common case, a new endpoint with one address, without building maps and sets.
+    if (prevIps === undefined && pairs.length === 1) {
+      const pair = pairs[0]!;
+      this.claim(ep, pair.IP, pair, preferredOwner?.(pair.IP));
+      this.byEndpoint.set(ep, new Set([pair.IP]));
+      return;
+    }
     const next = new Map(pairs.map((p) => [p.IP, p]));
-    const prev = this.byEndpoint.get(ep) ?? new Set<string>();
-    for (const ip of prev) if (!next.has(ip)) this.release(ep, ip);
+    for (const ip of prevIps ?? []) if (!next.has(ip)) this.release(ep, ip);
     for (const [ip, pair] of next) this.claim(ep, ip, pair, preferredOwner?.(ip));
     if (next.size > 0) this.byEndpoint.set(ep, new Set(next.keys()));
     else this.byEndpoint.delete(ep);

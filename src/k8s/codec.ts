@@ -27,8 +27,10 @@ export function decodeObject<K extends KindName>(
   value: Buffer,
   modRevision: number | string,
   root: string = REGISTRY_PREFIX,
+  /** The key already parsed by the caller (saves parsing it twice per object on a list). */
+  parsed?: { namespace?: string; name: string },
 ): ObjectOf<K> {
-  const where = parseObjectKey(kind, key, root);
+  const where = parsed ?? parseObjectKey(kind, key, root);
   if (!where) throw new DecodeError(key, `not a ${kind} key`);
   let raw: unknown;
   try {

@@ -162,7 +162,7 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
     const old = this.cache.get(ref);
     let obj: ObjectOf<K>;
     try {
-      obj = decodeObject(this.kind, kv.key, kv.value, kv.modRevision, this.root);
+      obj = decodeObject(this.kind, kv.key, kv.value, kv.modRevision, this.root, where);
     } catch (err) {
       invalidObjects().inc({ kind: this.kind });
       log.warn({ key: kv.key, err }, 'ignoring an invalid object in the state store');

@@ -26,6 +26,13 @@ import type { KeyValue, ListWatchHandler } from './types.js';
  * ~300 bytes is a 3 MB message, well within MAX_RECEIVE_MESSAGE_BYTES.
  */
 export const LIST_PAGE_SIZE = 10_000;
+/**
+ * A listed page is delivered in chunks of this many keys with a turn of the event loop in between: handlers that
+ * resolve at once would otherwise keep everything in microtasks for a whole page, starving I/O (a consumer writing
+ * each key elsewhere could not overlap its writes with the list).
+ */
+const LIST_YIELD_EVERY = 512;
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** Watch responses buffered before the stream is paused (backpressure on a slow handler). */
 const WATCH_QUEUE_HIGH_WATER = 64;
 const WATCH_QUEUE_LOW_WATER = 16;
@@ -227,7 +234,12 @@ export class ListWatcher {
       const last = res.kvs[res.kvs.length - 1];
       const next = res.more && last ? fetchPage(Buffer.concat([last.key, Buffer.from([0])]), revision) : undefined;
       next?.catch(() => undefined); // settled below; this only silences an early rejection while we deliver
+      let sinceYield = 0;
       for (const raw of res.kvs) {
+        if (++sinceYield >= LIST_YIELD_EVERY) {
+          sinceYield = 0;
+          await yieldToEventLoop();
+        }
         const key = raw.key.toString();
         listed?.add(key);
         const modRevision = Number(raw.mod_revision);

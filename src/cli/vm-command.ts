@@ -1,0 +1,111 @@
+/** `cmesh clustermesh vm ...`: external workloads (VMs, bare-metal servers) of a local cluster. */
+import path from 'node:path';
+import { Command } from '@commander-js/extra-typings';
+import { createVm, deleteVm, listVms, parseLabels, vmStatus, writeInstallScript } from '../mesh/vm.js';
+import { contextOption, withContext } from './context.js';
+import { emit, outputOption, table } from './output.js';
+
+export function vmCommand() {
+  const vm = new Command('vm').description('external workloads: VMs and bare-metal servers joined to a cluster');
+
+  vm.command('create')
+    .description('create a CiliumExternalWorkload: the name a VM registers with')
+    .argument('<name>', 'the workload name (the VM agent passes it as --vm-name)')
+    .addOption(contextOption())
+    .option('--ipv4-alloc-cidr <cidr>', 'stored in the CEW spec (unused, as in Cilium)')
+    .option('--labels <labels>', "the workload's labels, k=v[,k=v...] (its identity and policy selectors)")
+    .option('--namespace <ns>', "the workload's namespace (default: default)")
+    .action(async (name, o) => {
+      await withContext(o.context, async (ctx) => {
+        await createVm(ctx.state(), {
+          name,
+          ...(o.ipv4AllocCidr ? { ipv4AllocCidr: o.ipv4AllocCidr } : {}),
+          ...(o.labels ? { labels: parseLabels(o.labels) } : {}),
+          ...(o.namespace ? { namespace: o.namespace } : {}),
+        });
+        process.stdout.write(`ciliumexternalworkload/${name} created in cluster ${o.context}\n`);
+      });
+    });
+
+  vm.command('delete')
+    .description('delete a CiliumExternalWorkload (a registered VM loses its endpoint)')
+    .argument('<name>')
+    .addOption(contextOption())
+    .action(async (name, o) => {
+      await withContext(o.context, async (ctx) => {
+        await deleteVm(ctx.state(), name);
+        process.stdout.write(`ciliumexternalworkload/${name} deleted\n`);
+      });
+    });
+
+  vm.command('list')
+    .description('list the CiliumExternalWorkloads of a cluster')
+    .addOption(contextOption())
+    .addOption(outputOption())
+    .action(async (o) => {
+      await withContext(o.context, async (ctx) => {
+        const items = await listVms(ctx.state());
+        emit(o.output, items, () =>
+          table(
+            ['NAME', 'NAMESPACE', 'LABELS', 'IPV4-ALLOC-CIDR', 'IDENTITY', 'IP'],
+            items.map((c) => [
+              c.metadata.name,
+              c.metadata.labels?.['io.kubernetes.pod.namespace'] ?? 'default',
+              Object.entries(c.metadata.labels ?? {})
+                .filter(([k]) => k !== 'io.kubernetes.pod.namespace')
+                .map(([k, v]) => `${k}=${v}`)
+                .join(','),
+              c.spec?.['ipv4-alloc-cidr'] ?? '',
+              c.status?.id ?? '',
+              c.status?.ip ?? '',
+            ]),
+          ),
+        );
+      });
+    });
+
+  vm.command('status')
+    .description('registration status of every workload (or one): registered or not, IP, identity, node, last seen')
+    .argument('[name]')
+    .addOption(contextOption())
+    .addOption(outputOption())
+    .action(async (name, o) => {
+      await withContext(o.context, async (ctx) => {
+        const st = await vmStatus(ctx.record, ctx.state(), name);
+        emit(o.output, st, () => {
+          const rows = st.workloads.map((w) => [
+            w.name,
+            w.registered ? 'yes' : 'no',
+            w.state + (w.reason ? `: ${w.reason}` : ''),
+            w.ip ?? '',
+            w.identity ?? '',
+            w.node ?? '',
+            w.lastSeen ?? '',
+          ]);
+          const out = table(['NAME', 'REGISTERED', 'STATE', 'IP', 'IDENTITY', 'NODE', 'LAST SEEN'], rows);
+          const refusals = st.workloads.flatMap((w) => w.refusals.map((r) => `  ${w.name} ${r.at}: ${r.reason}`));
+          return (
+            (st.apiserver ? '' : 'clustermesh-apiserver not reachable: showing the CEW status only\n') +
+            out +
+            (refusals.length > 0 ? `\nRefused registrations:\n${refusals.join('\n')}\n` : '')
+          );
+        });
+      });
+    });
+
+  vm.command('install')
+    .description(
+      'write a self-contained install script (cluster endpoint, CA, externalworkload certificate); run it on the VM\n' +
+        'with --vm-ip IP [--vm-name NAME] [--dir DIR] to start `cmesh agent --external-workload` there',
+    )
+    .argument('<file>', 'where to write the script')
+    .addOption(contextOption())
+    .action(async (file, o) => {
+      await withContext(o.context, async (ctx) => {
+        await writeInstallScript(ctx.record, ctx.paths, path.resolve(file));
+        process.stdout.write(`wrote ${path.resolve(file)}: run it with --vm-ip IP [--vm-name NAME] [--dir DIR]\n`);
+      });
+    });
+
+  return vm;
+}

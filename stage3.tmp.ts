@@ -1,0 +1,31 @@
+process.env.CMESH_LOG_LEVEL = 'warn';
+const { TestEtcd } = await import('./test/harness/etcd.js');
+const { ClustermeshApiserver } = await import('./src/apiserver/apiserver.js');
+const { LocalClusterSource } = await import('./src/k8s/local-source.js');
+const { encodeObject } = await import('./src/k8s/codec.js');
+const { objectKey } = await import('./src/k8s/keys.js');
+const N = Number(process.env.N ?? 100000);
+const [se, me] = await Promise.all([TestEtcd.start(), TestEtcd.start()]);
+const s = await se.client(); const m = await me.client();
+const kvs: [string, Buffer][] = [];
+for (let i = 0; i < N; i++) {
+  const o = { apiVersion: 'cilium.io/v2', kind: 'CiliumEndpoint', metadata: { name: `w${i}`, namespace: 'shop', ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: `w${i}`, uid: `u${i}` }] }, status: { id: i, identity: { id: 459001 }, networking: { addressing: [{ ipv4: `10.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` }], node: '1.2.3.4' }, 'named-ports': [{ name: 'http', port: 8080, protocol: 'TCP' }], 'service-account': 'web', state: 'ready' } };
+  kvs.push([objectKey('CiliumEndpoint', 'shop', `w${i}`), encodeObject(o as never)]);
+}
+for (let i = 0; i < kvs.length; i += 128) await s.kv.txn({ success: kvs.slice(i, i + 128).map(([k, v]) => ({ request_put: { key: Buffer.from(k), value: v } })) });
+const { Session } = await import('node:inspector/promises');
+const sess = new Session(); sess.connect(); await sess.post('Profiler.enable'); await sess.post('Profiler.start');
+const t0 = performance.now();
+const api = new ClustermeshApiserver({ clusterName: 'east', clusterId: 7, maxConnectedClusters: 255, source: new LocalClusterSource(s), kvstore: m });
+await api.start();
+const iv = setInterval(() => undefined, 500);
+await api.waitReady();
+clearInterval(iv);
+console.log('ready', (performance.now() - t0).toFixed(0));
+const { profile } = await sess.post('Profiler.stop') as any;
+const byId = new Map(profile.nodes.map((n: any) => [n.id, n]));
+const self = new Map<string, number>(); let tot = 0;
+profile.samples.forEach((id: number, i: number) => { const n: any = byId.get(id); const k = `${n.callFrame.functionName} ${n.callFrame.url.split('/').slice(-2).join('/')}:${n.callFrame.lineNumber}`; self.set(k, (self.get(k) ?? 0) + profile.timeDeltas[i]); tot += profile.timeDeltas[i]; });
+console.log('total', (tot / 1000).toFixed(0));
+[...self].sort((a, b) => b[1] - a[1]).slice(0, 40).forEach(([k, v]) => console.log((v / 1000).toFixed(0).padStart(6), k));
+await api.stop(); await se.stop(); await me.stop();
