@@ -16,12 +16,7 @@ import { ListWatcher } from '../kvstore/list-watcher.js';
 import type { KeyValue } from '../kvstore/types.js';
 import { logger } from '../observe/logger.js';
 import { INIT_LOCK_PREFIX, NODE_REGISTER_PREFIX } from '../wire/index.js';
-import {
-  decodeRegisterNode,
-  encodeRegisterNode,
-  newRegisterNode,
-  type RegisterNode,
-} from '../wire/register-node.js';
+import { decodeRegisterNode, encodeRegisterNode, newRegisterNode, type RegisterNode } from '../wire/register-node.js';
 
 /** Short, unlike Cilium's 15 min: a stopped VM must leave the cluster (its endpoint and ipcache entry) promptly. */
 export const DEFAULT_VM_LEASE_TTL_SECONDS = 10;
@@ -98,9 +93,12 @@ export class ExternalWorkloadRegistrar {
     await this.create(deadline);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => {
-        resolve(undefined);
-      }, Math.max(0, deadline - Date.now()));
+      timer = setTimeout(
+        () => {
+          resolve(undefined);
+        },
+        Math.max(0, deadline - Date.now()),
+      );
     });
     const resp = await Promise.race([answer, timeout]);
     clearTimeout(timer);

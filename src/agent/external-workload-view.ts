@@ -64,20 +64,18 @@ export function clusterServiceToLocal(cs: ClusterService): { service: Service; s
       })),
     },
   };
-  const slices = Object.entries(cs.backends).map(
-    ([ip, ports], i): EndpointSlice => ({
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: { name: `${cs.name}-vm-${i}`, namespace: cs.namespace, labels: { [SERVICE_NAME_LABEL]: cs.name } },
-      addressType: ipFamily(ip) === 6 ? 'IPv6' : 'IPv4',
-      endpoints: [{ addresses: [ip], conditions: { ready: true } }],
-      ports: Object.entries(ports).map(([name, p]) => ({
-        ...(name ? { name } : {}),
-        port: p.Port,
-        protocol: p.Protocol as 'TCP',
-      })),
-    }),
-  );
+  const slices = Object.entries(cs.backends).map(([ip, ports], i): EndpointSlice => ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${cs.name}-vm-${i}`, namespace: cs.namespace, labels: { [SERVICE_NAME_LABEL]: cs.name } },
+    addressType: ipFamily(ip) === 6 ? 'IPv6' : 'IPv4',
+    endpoints: [{ addresses: [ip], conditions: { ready: true } }],
+    ports: Object.entries(ports).map(([name, p]) => ({
+      ...(name ? { name } : {}),
+      port: p.Port,
+      protocol: p.Protocol as 'TCP',
+    })),
+  }));
   return { service, slices };
 }
 
@@ -180,7 +178,9 @@ export class JoinedClusterView implements ClusterMeshHandle {
   }
 
   async synced(): Promise<void> {
-    await Promise.all([this.stores.nodes, this.stores.services, this.stores.identities, this.stores.ip].map((s) => s.synced));
+    await Promise.all(
+      [this.stores.nodes, this.stores.services, this.stores.identities, this.stores.ip].map((s) => s.synced),
+    );
     await this.discovering;
     await this.remotes.synced();
   }

@@ -96,7 +96,10 @@ export function externalWorkloadRunOptions(
 }
 
 /** Registers, then runs the workload's agent until `stopSignal` (or SIGTERM/SIGINT); leaves the cluster on the way out. */
-export async function runExternalWorkloadAgent(o: ExternalWorkloadRunOptions, stopSignal?: Promise<void>): Promise<void> {
+export async function runExternalWorkloadAgent(
+  o: ExternalWorkloadRunOptions,
+  stopSignal?: Promise<void>,
+): Promise<void> {
   const log = logger('external-workload', { node: o.vmName });
   const maxCC = validateMaxConnectedClusters(o.maxConnectedClusters);
   validateClusterName(o.clusterName, o.clusterId);

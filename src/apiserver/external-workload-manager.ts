@@ -317,7 +317,8 @@ export class ExternalWorkloadManager {
     } catch (err) {
       throw new RefusedRegistration(`malformed registration: ${(err as Error).message}`);
     }
-    if (reg.Name !== name) throw new RefusedRegistration(`malformed registration: Name "${reg.Name}" under key "${name}"`);
+    if (reg.Name !== name)
+      throw new RefusedRegistration(`malformed registration: Name "${reg.Name}" under key "${name}"`);
     r.bootId = reg.BootID || null;
     if (!cew) {
       // A workload deleted while registered loses its endpoint at once.
@@ -330,7 +331,9 @@ export class ExternalWorkloadManager {
       throw new RefusedRegistration(`registration claims cluster "${reg.Cluster}"; this is cluster "${c.clusterName}"`);
     }
     if (reg.ClusterID !== 0 && reg.ClusterID !== c.clusterId) {
-      throw new RefusedRegistration(`registration claims cluster ID ${reg.ClusterID}; this cluster's ID is ${c.clusterId}`);
+      throw new RefusedRegistration(
+        `registration claims cluster ID ${reg.ClusterID}; this cluster's ID is ${c.clusterId}`,
+      );
     }
     await this.checkHolder(name, r, kv, reg);
 
@@ -470,7 +473,8 @@ export class ExternalWorkloadManager {
       await ignoreNotFound(w.delete('CiliumEndpoint', namespace, name));
     }
     const cn = await w.get('CiliumNode', undefined, name);
-    if (cn && ownedBy(cn, 'CiliumExternalWorkload', name)) await ignoreNotFound(w.delete('CiliumNode', undefined, name));
+    if (cn && ownedBy(cn, 'CiliumExternalWorkload', name))
+      await ignoreNotFound(w.delete('CiliumNode', undefined, name));
   }
 }
 

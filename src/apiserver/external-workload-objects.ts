@@ -131,6 +131,10 @@ export function ciliumEndpointFor(
 }
 
 /** Whether an object was written for an external workload (never touch a same-named pod's endpoint or a node). */
-export function ownedBy(obj: { metadata: { ownerReferences?: { kind: string; name: string }[] } }, kind: string, name: string): boolean {
+export function ownedBy(
+  obj: { metadata: { ownerReferences?: { kind: string; name: string }[] } },
+  kind: string,
+  name: string,
+): boolean {
   return (obj.metadata.ownerReferences ?? []).some((o) => o.kind === kind && o.name === name);
 }

@@ -33,7 +33,10 @@ export interface CreateVmOptions {
 /** `k=v,k2=v2` -> labels. */
 export function parseLabels(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new VmError(`invalid label "${part}": use key=value[,key=value...]`);
     out[part.slice(0, eq)] = part.slice(eq + 1);

@@ -33,7 +33,11 @@ export function decodeRegisterNode(bytes: string | Uint8Array): RegisterNode {
   }
   const emptyCluster = cluster === undefined || cluster === '';
   const node = decodeNode(JSON.stringify(emptyCluster ? { ...o, Cluster: NO_CLUSTER_PLACEHOLDER } : o));
-  return { ...node, Cluster: emptyCluster ? '' : node.Cluster, NodeIdentity: uint(o, 'NodeIdentity', WHAT, undefined, 0) };
+  return {
+    ...node,
+    Cluster: emptyCluster ? '' : node.Cluster,
+    NodeIdentity: uint(o, 'NodeIdentity', WHAT, undefined, 0),
+  };
 }
 
 /** An empty registration with only the fields Cilium's agent sets in phase 1. */

@@ -156,7 +156,10 @@ describe('external workloads: registration through the clustermesh-apiserver', (
     });
     assert.deepEqual(status, { id: vm1Identity, ip: '127.250.0.1' });
     const entry = await waitFor('the VM ipcache entry', () =>
-      admin.get('cilium/state/ip/v1/default/127.250.0.1').string().then((s) => s ?? undefined),
+      admin
+        .get('cilium/state/ip/v1/default/127.250.0.1')
+        .string()
+        .then((s) => s ?? undefined),
     );
     assert.equal((JSON.parse(entry) as { ID: number }).ID, vm1Identity);
     await waitFor('vm status registered', () => vmStatus('vm1')?.state === 'registered');
@@ -219,7 +222,11 @@ describe('external workloads: registration through the clustermesh-apiserver', (
 
   it('does not let the VM certificate write outside its prefixes', async () => {
     const vm = vmClient();
-    for (const key of ['cilium/state/ip/v1/default/127.250.0.66', 'cilium/state/nodes/v1/east/evil', 'cilium/.heartbeat']) {
+    for (const key of [
+      'cilium/state/ip/v1/default/127.250.0.66',
+      'cilium/state/nodes/v1/east/evil',
+      'cilium/.heartbeat',
+    ]) {
       await assert.rejects(vm.put(key).value('{}').exec(), DENIED, `write to ${key}`);
     }
     await assert.rejects(vm.delete().key('cilium/state/ip/v1/default/127.250.0.1').exec(), DENIED);

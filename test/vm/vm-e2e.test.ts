@@ -91,8 +91,32 @@ describe('an external workload joins a local cluster (real daemons)', { timeout:
     home = await CmeshHome.create();
     vmDir = await mkdtemp(path.join(tmpdir(), 'cmesh-test-vm-'));
     script = path.join(vmDir, 'install.sh');
-    await home.ok(['cluster', 'create', 'east', '--id', '1', '--nodes', '1', '--pod-cidr', '127.11.0.0/16', '--service-cidr', '127.97.0.0/16']);
-    await home.ok(['cluster', 'create', 'west', '--id', '2', '--nodes', '1', '--pod-cidr', '127.12.0.0/16', '--service-cidr', '127.98.0.0/16']);
+    await home.ok([
+      'cluster',
+      'create',
+      'east',
+      '--id',
+      '1',
+      '--nodes',
+      '1',
+      '--pod-cidr',
+      '127.11.0.0/16',
+      '--service-cidr',
+      '127.97.0.0/16',
+    ]);
+    await home.ok([
+      'cluster',
+      'create',
+      'west',
+      '--id',
+      '2',
+      '--nodes',
+      '1',
+      '--pod-cidr',
+      '127.12.0.0/16',
+      '--service-cidr',
+      '127.98.0.0/16',
+    ]);
     await home.ok(['clustermesh', 'enable', '--context', 'east']);
     await home.ok(['clustermesh', 'enable', '--context', 'west']);
     await home.ok(['clustermesh', 'connect', '--context', 'east', '--destination-context', 'west']);
@@ -140,7 +164,12 @@ describe('an external workload joins a local cluster (real daemons)', { timeout:
         WAIT_MS,
       );
 
-      const allowed = await eventually(() => request(VM_IP), (r) => r.ok, 'the VM reaches the service', WAIT_MS);
+      const allowed = await eventually(
+        () => request(VM_IP),
+        (r) => r.ok,
+        'the VM reaches the service',
+        WAIT_MS,
+      );
       assert.equal(allowed.ok, true, 'VM allowed');
       const denied = await request(OTHER_CLIENT);
       assert.equal(denied.ok, false, 'another client is blocked by the policy');
