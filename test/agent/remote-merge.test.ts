@@ -45,7 +45,7 @@ function localService(affinity?: string, global = true): AnyObject {
       },
     },
     spec: { clusterIP: '10.96.0.20', ports: [{ name: 'grpc', port: 9000, protocol: 'TCP', targetPort: 9090 }] },
-  } as AnyObject;
+  };
 }
 
 function localSlice(ips: string[]): AnyObject {
@@ -56,7 +56,7 @@ function localSlice(ips: string[]): AnyObject {
     addressType: 'IPv4',
     endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
     ports: [{ name: 'grpc', port: 9090, protocol: 'TCP' }],
-  } as AnyObject;
+  };
 }
 
 type Row = { address: string; cluster: string; state: string; selected: boolean };
