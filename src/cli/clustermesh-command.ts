@@ -15,6 +15,7 @@ import {
   type ClustermeshStatus,
 } from '../mesh/status.js';
 import { contextOption } from './context.js';
+import { vmCommand } from './vm-command.js';
 import { emit, outputOption, table } from './output.js';
 
 function boolArg(flag: string): (v: string) => boolean {
@@ -258,6 +259,8 @@ export function clustermeshCommand() {
       const names = await importSecrets(opts.context, secrets, { skipAccessCheck: opts.skipAccessCheck === true });
       console.log(`cluster "${opts.context}" now reads: ${names.join(', ')}`);
     });
+
+  cmd.addCommand(vmCommand());
 
   return cmd;
 }

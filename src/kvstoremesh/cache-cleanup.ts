@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { Backoff, prefixRangeEnd, sleep, toError, type BackoffOptions } from '../kvstore/index.js';
 import type { Logger } from '../observe/logger.js';
-import { MESH_RESOURCES, clusterConfigKey } from '../wire/index.js';
+import { MESH_RESOURCES, clusterConfigKey, cacheReachabilityKey } from '../wire/index.js';
 import { cacheCanaryPrefix, copyPrefixes } from './cache-layout.js';
 
 /** Retries `op` with backoff until it succeeds; returns false if `signal` aborted first. */
@@ -31,7 +31,11 @@ export async function deleteCachedClusterConfig(local: Etcd3, remote: string): P
 
 /** Deletes every copy of `remote`'s data and its cache canaries, in one transaction. */
 export async function deleteRemoteCache(local: Etcd3, remote: string): Promise<void> {
-  const prefixes = [...MESH_RESOURCES.map((r) => copyPrefixes(r, remote, false).target), cacheCanaryPrefix(remote)];
+  const prefixes = [
+    ...MESH_RESOURCES.map((r) => copyPrefixes(r, remote, false).target),
+    cacheCanaryPrefix(remote),
+    cacheReachabilityKey(remote),
+  ];
   await local.kv.txn({
     success: prefixes.map((p) => {
       const key = Buffer.from(p);

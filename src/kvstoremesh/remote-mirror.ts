@@ -16,6 +16,7 @@ import {
   encodeClusterConfig,
   type ClusterConfig,
   type MeshResource,
+  cacheReachabilityKey,
 } from '../wire/index.js';
 import { deleteCachedClusterConfig, deleteRemoteCache, retrying } from './cache-cleanup.js';
 import {
@@ -217,6 +218,30 @@ export class RemoteMirror implements ManagedRemote, RemoteClusterHandler {
 
   onReady(): void {
     this.link.log.info({ resources: this.status().resources }, 'remote cluster copied');
+    void this.markReachable(true);
+  }
+
+  onLost(reason: string): void {
+    this.link.log.warn({ reason }, 'lost the remote cluster; marking it unreachable for the local agents');
+    void this.markReachable(false);
+  }
+
+  /** Writes or deletes the cache's reachability marker for this remote (under kvstoremesh's lease). */
+  private async markReachable(reachable: boolean): Promise<void> {
+    const key = Buffer.from(cacheReachabilityKey(this.name));
+    try {
+      if (reachable) {
+        const lease = await this.opts.lease.current();
+        // Already marked under our (possibly adopted) lease: leave it, a restart rewrites nothing unchanged.
+        const cur = await this.opts.local.kv.range({ key });
+        if (cur.kvs[0]?.lease === lease) return;
+        await this.opts.local.kv.put({ key, value: Buffer.from(new Date().toISOString()), lease });
+      } else {
+        await this.opts.local.kv.deleteRange({ key });
+      }
+    } catch (err) {
+      this.link.log.warn({ err: (err as Error).message, reachable }, 'could not update the reachability marker');
+    }
   }
 
   /** (Re)starts the publisher when the config to publish differs from the one published. */

@@ -13,4 +13,5 @@ export * from './cluster-service.js';
 export * from './service-export.js';
 export * from './identity.js';
 export * from './validate.js';
+export * from './register-node.js';
 export { goString, compareGoStrings } from './json-encode.js';

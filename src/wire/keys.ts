@@ -124,6 +124,15 @@ export function mirrorPrefixes(resource: MeshResource, remote: string): MirrorPr
   return { source: resourceWatchPrefix(resource, remote, false), target: resourceWatchPrefix(resource, remote, true) };
 }
 
+/**
+ * cmesh extension (not written by Cilium): present while a KVStoreMesh reaches `remote` and has its copy in sync,
+ * deleted the moment it loses it. Agents reading the cache treat an absent marker like a lost connection, so a dead
+ * remote's backends stop being selected even though its cached copy stays readable.
+ */
+export function cacheReachabilityKey(remote: string): string {
+  return `${CACHE_PREFIX}/.reachable/${remote}`;
+}
+
 /** The cache key for a remote's entry: `cilium/cache/<resource>/v1/<cluster>/...` + suffix. */
 export function cacheKey(resource: MeshResource, remote: string, suffix: string): string {
   return resourceWatchPrefix(resource, remote, true) + suffix;

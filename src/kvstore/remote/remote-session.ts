@@ -8,6 +8,7 @@ import {
   syncedCanaryPrefix,
   type ClusterConfig,
   type MeshResource,
+  cacheReachabilityKey,
 } from '../../wire/index.js';
 import { toError } from '../errors.js';
 import { HeartbeatWatcher } from '../heartbeat.js';
@@ -84,6 +85,7 @@ export class RemoteSession {
   private streamBroken = false;
   private heartbeat: HeartbeatWatcher | undefined;
   private canaries: ListWatcher | undefined;
+  private reachability: ListWatcher | undefined;
   private readonly seenCanaries = new Set<MeshResource>();
   private readonly expectedConfig: string;
 
@@ -106,6 +108,7 @@ export class RemoteSession {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       this.startHeartbeat();
+      if (this.opts.config.capabilities.cached) this.startReachabilityWatch();
       this.startStores();
       this.scheduleProbe();
       this.pollReadiness();
@@ -136,6 +139,30 @@ export class RemoteSession {
       },
     });
     this.heartbeat.start();
+  }
+
+  /**
+   * Reading a KVStoreMesh cache, the connection to the cache says nothing about the remote itself: the marker
+   * KVStoreMesh keeps while it reaches the remote does. Absent (after the first list) or deleted -> lost.
+   */
+  private startReachabilityWatch(): void {
+    const key = cacheReachabilityKey(this.opts.cluster);
+    let present = false;
+    const lost = (): void => {
+      this.end({ kind: 'lost', reason: `KVStoreMesh reports ${this.opts.cluster} unreachable (no ${key})` });
+    };
+    this.reachability = new ListWatcher(this.opts.client, key, {
+      onUpsert: (kv) => {
+        if (kv.key === key) present = true;
+      },
+      onDelete: (k) => {
+        if (k === key) lost();
+      },
+      onListDone: () => {
+        if (!present) lost();
+      },
+    });
+    this.reachability.start();
   }
 
   private startStores(): void {
@@ -245,7 +272,12 @@ export class RemoteSession {
     clearTimeout(this.readyTimer);
     // The stops set their flags synchronously; closing the client then fails the calls still pending (a range
     // to an unresponsive etcd would otherwise hold the teardown until its deadline).
-    const stopping = Promise.all([this.heartbeat?.stop(), this.canaries?.stop(), this.opts.work.stopAll()]);
+    const stopping = Promise.all([
+      this.heartbeat?.stop(),
+      this.canaries?.stop(),
+      this.reachability?.stop(),
+      this.opts.work.stopAll(),
+    ]);
     this.opts.client.close();
     await stopping;
   }
