@@ -1,8 +1,7 @@
 /** `cmesh agent`: runs the agent of one node until SIGTERM/SIGINT. */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
-import { z } from 'zod';
+import { readClusterRecord } from '../k8s/local-cluster-record.js';
 import { LocalClusterSource } from '../k8s/local-source.js';
 import { createEtcdClient } from '../kvstore/client.js';
 import { HealthServer } from '../observe/health-server.js';
@@ -12,7 +11,7 @@ import { validateClusterId, validateClusterName, validateMaxConnectedClusters } 
 import { Agent } from './agent.js';
 import { AgentApiServer } from './api-server.js';
 import type { LbAlgorithm } from './datapath/backend-selector.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../observe/duration.js';
 import { externalWorkloadRunOptions, runExternalWorkloadAgent } from './external-workload.js';
 import { ClusterMesh } from './remote/cluster-mesh.js';
 
@@ -24,15 +23,6 @@ export const AGENT_SOCKET_NAME = 'agent.sock';
 export class AgentConfigError extends Error {
   override name = 'AgentConfigError';
 }
-
-/** The few fields of a local cluster's cluster.json the agent needs (components do not import mesh/). */
-const clusterFileSchema = z.object({
-  name: z.string(),
-  id: z.number().int(),
-  maxConnectedClusters: z.union([z.literal(255), z.literal(511)]),
-  serviceCidr: z.string().optional(),
-  ports: z.object({ stateEtcdClient: z.number().int() }),
-});
 
 export const LB_ALGORITHMS = ['maglev', 'random'] as const;
 
@@ -192,12 +182,7 @@ export async function agentRunOptions(opts: AgentFlags): Promise<AgentRunOptions
   const node = opts.node;
   if (opts.clusterDir) {
     const file = path.join(opts.clusterDir, 'cluster.json');
-    let rec: z.infer<typeof clusterFileSchema>;
-    try {
-      rec = clusterFileSchema.parse(JSON.parse(await readFile(file, 'utf8')));
-    } catch (err) {
-      throw new AgentConfigError(`cannot read the cluster record ${file}: ${(err as Error).message}`, { cause: err });
-    }
+    const rec = await readClusterRecord(file);
     name ??= rec.name;
     id ??= rec.id;
     maxCC ??= rec.maxConnectedClusters;

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import ora from 'ora';
-import { parseDuration } from '../agent/duration.js';
+import { parseDuration } from '../observe/duration.js';
 import { disableClustermesh, enableClustermesh } from '../mesh/clustermesh.js';
 import { connectClusters, disconnectClusters, importSecrets, rotateClusterCertificates } from '../mesh/connect.js';
 import { inspectCluster } from '../mesh/local-cluster.js';

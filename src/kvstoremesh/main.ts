@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
-import { z } from 'zod';
 import { createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../kvstore/client.js';
 import { HealthServer } from '../observe/health-server.js';
+import { readClusterRecord } from '../k8s/local-cluster-record.js';
+import { parseDuration } from '../observe/duration.js';
 import { logger } from '../observe/logger.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
 import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/index.js';
@@ -13,45 +13,6 @@ import { DISCONNECT_GRACE_PERIOD_MS } from './remote-mirror.js';
 /** With kvstoremesh on, the agents' config dir (clustermesh/) points at the local cache; the real remotes live here. */
 const CLUSTER_DIR_CONFIG_SUBDIR = 'kvstoremesh';
 const CLUSTER_DIR_TLS_ETCD_CONFIG = path.join('certs', 'kvstoremesh-etcd.yaml');
-
-/** The fields of a local cluster's cluster.json kvstoremesh needs (its own schema: components do not import mesh). */
-const clusterFileSchema = z.object({
-  name: z.string(),
-  id: z.number().int(),
-  maxConnectedClusters: z.number().int().optional(),
-  ports: z.object({
-    kvstoremeshHealth: z.number().int().optional(),
-    clustermeshEtcdClient: z.number().int().optional(),
-  }),
-  clustermesh: z.object({ tls: z.boolean().optional() }).nullish(),
-});
-
-/** A cluster.json that cannot be used. */
-export class ClusterFileError extends Error {
-  override name = 'ClusterFileError';
-}
-
-async function readClusterFile(file: string): Promise<z.infer<typeof clusterFileSchema>> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    throw new ClusterFileError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  const parsed = clusterFileSchema.safeParse(raw);
-  if (!parsed.success) throw new ClusterFileError(`${file}: ${parsed.error.message}`, { cause: parsed.error });
-  return parsed.data;
-}
-
-const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Go-style durations as Cilium's flags take them: `15s`, `10m`, `500ms`, `1h`. */
-export function parseDuration(text: string): number {
-  const m = DURATION_RE.exec(text.trim());
-  if (!m) throw new Error(`invalid duration ${JSON.stringify(text)}; use e.g. 15s, 10m or 500ms`);
-  return Number(m[1]) * (UNIT_MS[m[2] ?? 's'] ?? 1000);
-}
 
 export interface KVStoreMeshRunOptions {
   clusterName: string;
@@ -117,19 +78,19 @@ export function kvstoremeshCommand() {
     .option(
       '--per-cluster-ready-timeout <duration>',
       'a remote that does not connect within this stops blocking readiness',
-      parseDuration,
+      (v) => parseDuration(v, '--per-cluster-ready-timeout'),
       PER_CLUSTER_READY_TIMEOUT_MS,
     )
     .option(
       '--global-ready-timeout <duration>',
       'ready after this even if some remotes are not synchronized',
-      parseDuration,
+      (v) => parseDuration(v, '--global-ready-timeout'),
       GLOBAL_READY_TIMEOUT_MS,
     )
     .option(
       '--disconnect-grace-period <duration>',
       "how long a removed remote's cache outlives its cluster config",
-      parseDuration,
+      (v) => parseDuration(v, '--disconnect-grace-period'),
       DISCONNECT_GRACE_PERIOD_MS,
     )
     .action(async (opts) => {
@@ -141,7 +102,7 @@ export function kvstoremeshCommand() {
       let kvConfig = opts.kvstoreConfig;
       let healthPort = opts.healthPort;
       if (opts.clusterDir) {
-        const rec = await readClusterFile(path.join(opts.clusterDir, 'cluster.json'));
+        const rec = await readClusterRecord(path.join(opts.clusterDir, 'cluster.json'));
         name ??= rec.name;
         id ??= rec.id;
         maxCC ??= rec.maxConnectedClusters;

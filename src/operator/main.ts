@@ -2,10 +2,9 @@
  * `cmesh operator --cluster-dir DIR`: the operator process of one local cluster. Reads the cluster record, watches
  * the cluster's state etcd and serves /healthz, /readyz and /metrics on loopback until SIGTERM or SIGINT.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
-import { z } from 'zod';
+import { readClusterRecord } from '../k8s/local-cluster-record.js';
 import { createEtcdClient } from '../kvstore/client.js';
 import { HealthServer } from '../observe/health-server.js';
 import { logger } from '../observe/logger.js';
@@ -16,39 +15,6 @@ import { Operator, type OperatorOptions } from './operator.js';
 export const CLUSTER_RECORD_FILE = 'cluster.json';
 
 const log = logger('operator-main');
-
-/**
- * The part of the cluster record (`<cluster-dir>/cluster.json`, written by `cmesh cluster create`) the operator
- * reads. Parsed here rather than through mesh/ so that the component does not import the layer above it.
- */
-const recordSchema = z.object({
-  name: z.string().min(1),
-  id: z.number().int().min(0),
-  maxConnectedClusters: z.union([z.literal(255), z.literal(511)]),
-  podCidr: z.string(),
-  serviceCidr: z.string(),
-  nodes: z.number().int().min(0),
-  ports: z.looseObject({ stateEtcdClient: z.number().int(), operatorHealth: z.number().int() }),
-});
-
-export type OperatorClusterRecord = z.infer<typeof recordSchema>;
-
-export class OperatorConfigError extends Error {
-  override name = 'OperatorConfigError';
-}
-
-export async function readOperatorClusterRecord(clusterDir: string): Promise<OperatorClusterRecord> {
-  const file = path.join(clusterDir, CLUSTER_RECORD_FILE);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    throw new OperatorConfigError(`cannot read the cluster record ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  const parsed = recordSchema.safeParse(raw);
-  if (!parsed.success) throw new OperatorConfigError(`${file} is not a valid cluster record: ${parsed.error.message}`);
-  return parsed.data;
-}
 
 export interface RunOperatorOptions {
   clusterDir: string;
@@ -64,7 +30,7 @@ export interface RunOperatorOptions {
 
 /** Runs the operator until a signal (or `opts.signal`) asks it to stop; resolves once everything is stopped. */
 export async function runOperator(opts: RunOperatorOptions): Promise<void> {
-  const record = await readOperatorClusterRecord(opts.clusterDir);
+  const record = await readClusterRecord(path.join(opts.clusterDir, CLUSTER_RECORD_FILE));
   const cluster: OperatorCluster = {
     name: record.name,
     id: record.id,

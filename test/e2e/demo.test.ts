@@ -125,16 +125,37 @@ describe('cmesh demo: three connected clusters, end to end', () => {
 
   it('cmesh connectivity test passes every check, failover included', async () => {
     const r = await home.run(
-      ['connectivity', 'test', '--multi-cluster', '--context', 'cluster2', '--destination-context', 'cluster3', '--include-failover', '-o', 'json'],
+      [
+        'connectivity',
+        'test',
+        '--multi-cluster',
+        '--context',
+        'cluster2',
+        '--destination-context',
+        'cluster3',
+        '--include-failover',
+        '-o',
+        'json',
+      ],
       { timeoutMs: 300_000 },
     );
     assert.equal(r.code, 0, `connectivity test failed:\n${r.stdout}\n${r.stderr}`);
     const report = JSON.parse(r.stdout) as { checks: { name: string; status: string }[] };
     const names = report.checks.map((c) => c.name);
-    for (const n of ['pod-to-global-service', 'affinity-local', 'affinity-remote', 'policy-allow', 'policy-deny', 'failover']) {
+    for (const n of [
+      'pod-to-global-service',
+      'affinity-local',
+      'affinity-remote',
+      'policy-allow',
+      'policy-deny',
+      'failover',
+    ]) {
       assert.ok(names.includes(n), `check ${n} ran: ${names.join(',')}`);
     }
-    assert.ok(report.checks.every((c) => c.status === 'pass'), JSON.stringify(report.checks));
+    assert.ok(
+      report.checks.every((c) => c.status === 'pass'),
+      JSON.stringify(report.checks),
+    );
   });
 
   it('demo down removes every cluster, process and port', async () => {

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseDuration } from '../../src/kvstoremesh/main.js';
+import { parseDuration } from '../../src/observe/duration.js';
 import { freePort } from '../../src/mesh/etcd-process.js';
 import { TestEtcd } from '../harness/etcd.js';
 import { FakeRemote, getKey, waitForAsync } from './helpers.js';
@@ -21,7 +21,9 @@ describe('cmesh kvstoremesh (the command)', () => {
     assert.equal(parseDuration('15s'), 15_000);
     assert.equal(parseDuration('10m'), 600_000);
     assert.equal(parseDuration('500ms'), 500);
-    assert.throws(() => parseDuration('15'), /invalid duration/);
+    assert.equal(parseDuration('1m30s'), 90_000);
+    assert.equal(parseDuration('0'), 0);
+    assert.throws(() => parseDuration('15', '--x'), /--x must be a duration such as 0, 500ms, 30s/);
   });
 
   it('runs from --cluster-dir: copies, serves /readyz with per-remote detail and /metrics, stops on SIGTERM', async () => {
@@ -44,7 +46,18 @@ describe('cmesh kvstoremesh (the command)', () => {
         name: 'c1',
         id: 1,
         maxConnectedClusters: 255,
-        ports: { kvstoremeshHealth: healthPort, clustermeshEtcdClient: clientPort },
+        podCidr: '10.1.0.0/16',
+        serviceCidr: '10.96.0.0/16',
+        nodes: 0,
+        createdAt: new Date().toISOString(),
+        ports: {
+          stateEtcdClient: 1,
+          stateEtcdPeer: 2,
+          stateEtcdMetrics: 3,
+          operatorHealth: 4,
+          kvstoremeshHealth: healthPort,
+          clustermeshEtcdClient: clientPort,
+        },
       }),
     );
     await mkdir(path.join(clusterDir, 'kvstoremesh'));
