@@ -10,14 +10,9 @@ import path from 'node:path';
 import { createEtcdClient, loadEtcdConfigFile } from '../kvstore/client.js';
 import { HealthServer } from '../observe/health-server.js';
 import { logger } from '../observe/logger.js';
+import { untilStopSignal } from '../observe/signals.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
-import {
-  canonicalIp,
-  ipFamily,
-  validateClusterId,
-  validateClusterName,
-  validateMaxConnectedClusters,
-} from '../wire/index.js';
+import { canonicalIp, ipFamily, validateLocalCluster } from '../wire/index.js';
 import { Agent } from './agent.js';
 import { AgentApiServer } from './api-server.js';
 import {
@@ -101,21 +96,10 @@ export async function runExternalWorkloadAgent(
   stopSignal?: Promise<void>,
 ): Promise<void> {
   const log = logger('external-workload', { node: o.vmName });
-  const maxCC = validateMaxConnectedClusters(o.maxConnectedClusters);
-  validateClusterName(o.clusterName, o.clusterId);
-  validateClusterId(o.clusterId, maxCC);
+  const maxCC = validateLocalCluster(o.clusterName, o.clusterId, o.maxConnectedClusters);
   collectProcessMetrics();
   const kvstore = createEtcdClient(await loadEtcdConfigFile(o.kvstoreConfig));
-  const stopped =
-    stopSignal ??
-    new Promise<void>((resolve) => {
-      process.once('SIGTERM', () => {
-        resolve();
-      });
-      process.once('SIGINT', () => {
-        resolve();
-      });
-    });
+  const stopped = stopSignal ?? untilStopSignal();
   const registrar = new ExternalWorkloadRegistrar({
     kvstore,
     name: o.vmName,

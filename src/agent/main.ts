@@ -6,8 +6,9 @@ import { LocalClusterSource } from '../k8s/local-source.js';
 import { createEtcdClient } from '../kvstore/client.js';
 import { HealthServer } from '../observe/health-server.js';
 import { logger } from '../observe/logger.js';
+import { untilStopSignal } from '../observe/signals.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
-import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/index.js';
+import { validateLocalCluster } from '../wire/index.js';
 import { Agent } from './agent.js';
 import { AgentApiServer } from './api-server.js';
 import type { LbAlgorithm } from './datapath/backend-selector.js';
@@ -54,9 +55,7 @@ export function localAgentSocket(clusterDir: string, node: string): string {
 
 export async function runAgent(o: AgentRunOptions, stopSignal?: Promise<void>): Promise<void> {
   const log = logger('agent', { node: o.nodeName });
-  const maxCC = validateMaxConnectedClusters(o.maxConnectedClusters);
-  validateClusterName(o.clusterName, o.clusterId);
-  validateClusterId(o.clusterId, maxCC);
+  const maxCC = validateLocalCluster(o.clusterName, o.clusterId, o.maxConnectedClusters);
   collectProcessMetrics();
   const state = createEtcdClient({ endpoints: [o.stateEtcd] });
   const source = new LocalClusterSource(state);
@@ -99,16 +98,7 @@ export async function runAgent(o: AgentRunOptions, stopSignal?: Promise<void>): 
           ready: () => agent.hasSynced(),
           detail: () => ({ localSync: agent.status().localSync }),
         });
-  const stopped =
-    stopSignal ??
-    new Promise<void>((resolve) => {
-      process.once('SIGTERM', () => {
-        resolve();
-      });
-      process.once('SIGINT', () => {
-        resolve();
-      });
-    });
+  const stopped = stopSignal ?? untilStopSignal();
   try {
     agent.start();
     await api.listen();

@@ -7,7 +7,8 @@ import { readClusterRecord } from '../k8s/local-cluster-record.js';
 import { HealthServer } from '../observe/health-server.js';
 import { logger } from '../observe/logger.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
-import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/index.js';
+import { untilStopSignal } from '../observe/signals.js';
+import { validateLocalCluster } from '../wire/index.js';
 import { ClustermeshApiserver } from './apiserver.js';
 
 export interface ApiserverRunOptions {
@@ -24,9 +25,7 @@ export interface ApiserverRunOptions {
 /** Runs the apiserver until SIGTERM/SIGINT. */
 export async function runApiserver(o: ApiserverRunOptions): Promise<void> {
   const log = logger('clustermesh-apiserver');
-  const maxCC = validateMaxConnectedClusters(o.maxConnectedClusters);
-  validateClusterName(o.clusterName, o.clusterId);
-  validateClusterId(o.clusterId, maxCC);
+  const maxCC = validateLocalCluster(o.clusterName, o.clusterId, o.maxConnectedClusters);
   collectProcessMetrics();
   const state = createEtcdClient(o.stateEtcd);
   const kvstore = createEtcdClient(o.kvstore);
@@ -50,13 +49,7 @@ export async function runApiserver(o: ApiserverRunOptions): Promise<void> {
   const port = await health.listen(o.healthPort);
   await apiserver.start();
   log.info({ healthPort: port }, 'serving /healthz, /readyz and /metrics');
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  await untilStopSignal();
   log.info('shutting down');
   await apiserver.stop();
   await source.close();

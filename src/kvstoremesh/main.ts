@@ -6,7 +6,8 @@ import { readClusterRecord } from '../k8s/local-cluster-record.js';
 import { parseDuration } from '../observe/duration.js';
 import { logger } from '../observe/logger.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
-import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/index.js';
+import { untilStopSignal } from '../observe/signals.js';
+import { validateLocalCluster } from '../wire/index.js';
 import { GLOBAL_READY_TIMEOUT_MS, KVStoreMesh, PER_CLUSTER_READY_TIMEOUT_MS } from './kvstoremesh.js';
 import { DISCONNECT_GRACE_PERIOD_MS } from './remote-mirror.js';
 
@@ -29,9 +30,7 @@ export interface KVStoreMeshRunOptions {
 /** Runs kvstoremesh until SIGTERM/SIGINT. */
 export async function runKVStoreMesh(o: KVStoreMeshRunOptions): Promise<void> {
   const log = logger('kvstoremesh');
-  const maxCC = validateMaxConnectedClusters(o.maxConnectedClusters);
-  validateClusterName(o.clusterName, o.clusterId);
-  validateClusterId(o.clusterId, maxCC);
+  const maxCC = validateLocalCluster(o.clusterName, o.clusterId, o.maxConnectedClusters);
   collectProcessMetrics();
   const local = createEtcdClient(o.kvstore);
   const km = new KVStoreMesh({
@@ -48,13 +47,7 @@ export async function runKVStoreMesh(o: KVStoreMeshRunOptions): Promise<void> {
   const port = await health.listen(o.healthPort);
   await km.start();
   log.info({ healthPort: port }, 'serving /healthz, /readyz and /metrics');
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  await untilStopSignal();
   log.info('shutting down');
   await km.stop();
   await health.close();

@@ -8,6 +8,7 @@ import { readClusterRecord } from '../k8s/local-cluster-record.js';
 import { createEtcdClient } from '../kvstore/client.js';
 import { HealthServer } from '../observe/health-server.js';
 import { logger } from '../observe/logger.js';
+import { untilStopSignal } from '../observe/signals.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
 import type { OperatorCluster } from './cluster-layout.js';
 import { Operator, type OperatorOptions } from './operator.js';
@@ -48,13 +49,7 @@ export async function runOperator(opts: RunOperatorOptions): Promise<void> {
     detail: () => op.status(),
   });
   const stopRequested = new Promise<string>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals): void => {
-      resolve(sig);
-    };
-    if (opts.handleSignals ?? true) {
-      process.once('SIGTERM', onSignal);
-      process.once('SIGINT', onSignal);
-    }
+    if (opts.handleSignals ?? true) void untilStopSignal().then(resolve);
     if (opts.signal?.aborted) resolve('abort');
     opts.signal?.addEventListener('abort', () => {
       resolve('abort');

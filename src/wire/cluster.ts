@@ -70,6 +70,14 @@ export function validateClusterName(name: string, id?: number): string {
   return name;
 }
 
+/** Validates a component's own cluster flags (name, ID, MaxConnectedClusters) and returns the typed MaxConnectedClusters. */
+export function validateLocalCluster(name: string, id: number, maxConnectedClusters: number): MaxConnectedClusters {
+  const maxCC = validateMaxConnectedClusters(maxConnectedClusters);
+  validateClusterName(name, id);
+  validateClusterId(id, maxCC);
+  return maxCC;
+}
+
 /** Validates the local cluster's own settings (strictly: a meshed cluster needs an ID). */
 export function validateClusterInfo(info: ClusterInfo): ClusterInfo {
   validateMaxConnectedClusters(info.maxConnectedClusters);

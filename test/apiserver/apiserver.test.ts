@@ -7,6 +7,7 @@ import { LocalClusterSource } from '../../src/k8s/local-source.js';
 import { ObjectStore } from '../../src/k8s/object-store.js';
 import type { AnyObject } from '../../src/k8s/types.js';
 import { TestEtcd } from '../harness/etcd.js';
+import { eventually } from '../harness/eventually.js';
 
 interface Golden {
   cluster: { name: string; id: number };
@@ -21,22 +22,6 @@ const CLUSTER = { name: 'east', id: 7 };
 
 async function dump(client: Etcd3, prefix = 'cilium/'): Promise<Record<string, string>> {
   return client.getAll().prefix(prefix).strings();
-}
-
-async function eventually<T>(
-  fn: () => Promise<T>,
-  ok: (v: T) => boolean,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T;
-  do {
-    last = await fn();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  } while (Date.now() < deadline);
-  assert.fail(`timed out waiting for ${what}; last value: ${JSON.stringify(last).slice(0, 2000)}`);
 }
 
 function ns(name: string, annotations?: Record<string, string>): AnyObject {
