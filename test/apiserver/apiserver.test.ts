@@ -234,6 +234,30 @@ describe('clustermesh-apiserver against real etcd', () => {
     await stopAll();
   });
 
+  it('stopped in the middle of its initial sync, a restarted apiserver converges to exactly the state', async () => {
+    await objects.applyAll(Array.from({ length: 120 }, (_, i) => cep('mid', `m${i}`, `10.70.6.${i + 1}`, 459300 + i)));
+    const source = new LocalClusterSource(state);
+    const first = new ClustermeshApiserver({
+      clusterName: CLUSTER.name,
+      clusterId: CLUSTER.id,
+      maxConnectedClusters: 255,
+      source,
+      kvstore: mesh,
+      leaseTtlSeconds: 30,
+    });
+    await first.start();
+    await first.stop(); // as good as a crash: whatever was queued is abandoned
+    await source.close();
+    // Meanwhile some endpoints go away and one moves.
+    for (let i = 0; i < 10; i++) await objects.delete('CiliumEndpoint', 'mid', `m${i}`);
+    await objects.apply(cep('mid', 'm10', '10.70.6.250', 459310));
+    await startApiserver();
+    const ips = Object.keys(await dump(mesh, 'cilium/state/ip/v1/default/10.70.6.')).map((k) => k.split('/').pop());
+    const want = ['10.70.6.250', ...Array.from({ length: 109 }, (_, i) => `10.70.6.${i + 12}`)];
+    assert.deepEqual(ips.sort(), want.sort());
+    await stopAll();
+  });
+
   it('restart: converges to the state (deletes while down) without rewriting unchanged keys', async () => {
     await objects.applyAll(Array.from({ length: 50 }, (_, i) => cep('shop', `r${i}`, `10.70.7.${i + 1}`, 459100 + i)));
     await startApiserver();
