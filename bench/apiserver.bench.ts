@@ -1,7 +1,7 @@
 /**
  * clustermesh-apiserver throughput against real etcd (one state etcd, one clustermesh etcd):
- *   (a) raw etcd3 txns of 128 puts of the 100k IPIdentityPair values the apiserver will write (4 in flight, and
- *       one at a time for reference)
+ *   (a) raw etcd3 txns of 128 puts of the 100k IPIdentityPair values the apiserver will write: the best of
+ *       repeated runs, one txn at a time and 4 in flight
  *   (b) bootstrap: 100k CiliumEndpoints already in the state store; apiserver started; time until every ipcache key
  *       and the ipcache canary are in the clustermesh etcd
  *   (c) streaming: apiserver running and synced; 100k CiliumEndpoints written to the state store; time from the first
@@ -26,6 +26,8 @@ const TXN_OPS = 128;
 const IN_FLIGHT = 4;
 const TARGET = 0.5;
 const POLL_MS = 20;
+const RAW_REPEATS = 2;
+const BOOT_REPEATS = 2;
 
 function cep(i: number, ns: string): CiliumEndpoint {
   return {
@@ -94,10 +96,17 @@ try {
   );
 
   // (a) raw baseline on the clustermesh etcd, then remove it so the apiserver starts from an empty store.
-  const rawSeqMs = await batchedPuts(mesh, ipcacheKvs, 1);
-  await mesh.delete().prefix('bench/');
-  const rawMs = await batchedPuts(mesh, ipcacheKvs);
-  await mesh.delete().prefix('bench/');
+  // Interleaved and repeated, best kept: etcd's speed drifts as its database grows, and the machine is shared.
+  const seqRuns: number[] = [];
+  const pipeRuns: number[] = [];
+  for (let r = 0; r < RAW_REPEATS; r++) {
+    seqRuns.push(await batchedPuts(mesh, ipcacheKvs, 1));
+    await mesh.delete().prefix('bench/');
+    pipeRuns.push(await batchedPuts(mesh, ipcacheKvs));
+    await mesh.delete().prefix('bench/');
+  }
+  const rawSeqMs = Math.min(...seqRuns);
+  const rawMs = Math.min(rawSeqMs, ...pipeRuns);
 
   // (b) bootstrap from a populated state store.
   await batchedPuts(
@@ -107,20 +116,41 @@ try {
       encodeObject(e),
     ]),
   );
-  const source = new LocalClusterSource(state);
-  const api = new ClustermeshApiserver({
+  // Bootstrapped twice from an empty clustermesh etcd, best kept, as the raw runs are.
+  const bootRuns: number[] = [];
+  let source = new LocalClusterSource(state);
+  let api = new ClustermeshApiserver({
     clusterName: 'east',
     clusterId: 7,
     maxConnectedClusters: 255,
     source,
     kvstore: mesh,
   });
-  const t0 = performance.now();
-  await api.start();
-  await api.waitReady();
-  const bootMs = performance.now() - t0;
-  const published = await countKeys(mesh, 'cilium/state/ip/v1/default/');
-  if (published !== ENTRIES) throw new Error(`expected ${ENTRIES} ipcache keys, found ${published}`);
+  for (let r = 0; r < BOOT_REPEATS; r++) {
+    if (r > 0) {
+      await api.stop();
+      await source.close();
+      await mesh.delete().prefix('cilium/');
+      await mesh.leaseClient
+        .leaseLeases()
+        .then((l) => Promise.all(l.leases.map((x) => mesh.leaseClient.leaseRevoke({ ID: x.ID }))));
+      source = new LocalClusterSource(state);
+      api = new ClustermeshApiserver({
+        clusterName: 'east',
+        clusterId: 7,
+        maxConnectedClusters: 255,
+        source,
+        kvstore: mesh,
+      });
+    }
+    const t0 = performance.now();
+    await api.start();
+    await api.waitReady();
+    bootRuns.push(performance.now() - t0);
+    const published = await countKeys(mesh, 'cilium/state/ip/v1/default/');
+    if (published !== ENTRIES) throw new Error(`expected ${ENTRIES} ipcache keys, found ${published}`);
+  }
+  const bootMs = Math.min(...bootRuns);
 
   // (c) streaming: a second namespace written while the apiserver runs.
   const more = Array.from({ length: ENTRIES }, (_, i) => cep(i + ENTRIES, 'cart'));
@@ -144,14 +174,17 @@ try {
   console.log(
     `clustermesh-apiserver benchmark, ${ENTRIES} CiliumEndpoints (etcd ${stateEtcd.endpoint}, ${meshEtcd.endpoint})`,
   );
-  console.log(`  (a) raw etcd3 batched puts of the ipcache values   ${fmt(rawMs)}  (${IN_FLIGHT} txns in flight)`);
-  console.log(`      the same, one txn at a time                    ${fmt(rawSeqMs)}`);
-  console.log(`  (b) apiserver bootstrap: state -> ipcache + canary ${fmt(bootMs)}`);
+  console.log(`  (a) raw etcd3 batched puts of the ipcache values   ${fmt(rawMs)}  (best of every run below)`);
+  console.log(
+    `      runs, one txn at a time: ${seqRuns.map((m) => m.toFixed(0)).join(', ')} ms; ${IN_FLIGHT} in flight: ${pipeRuns.map((m) => m.toFixed(0)).join(', ')} ms`,
+  );
+  console.log(
+    `  (b) apiserver bootstrap: state -> ipcache + canary ${fmt(bootMs)}  (best of ${bootRuns.map((m) => m.toFixed(0)).join(', ')} ms)`,
+  );
   console.log(
     `  (c) streaming: state writes -> last ipcache key    ${fmt(streamMs)}  (state writes alone: ${stateWriteMs.toFixed(0)} ms)`,
   );
   console.log(`  ratio a/b = ${ratio.toFixed(2)} (target >= ${TARGET}) ${ratio >= TARGET ? 'OK' : 'BELOW TARGET'}`);
-  console.log(`  ratio a/b with sequential raw txns = ${(rawSeqMs / bootMs).toFixed(2)}`);
   console.log(`  ratio a/c = ${(rawMs / streamMs).toFixed(2)} (streaming, includes the state store writes)`);
 } finally {
   await Promise.all([stateEtcd.stop(), meshEtcd.stop()]);
