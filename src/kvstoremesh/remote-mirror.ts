@@ -3,6 +3,7 @@ import { ClusterConfigPublisher } from '../kvstore/cluster-config-publisher.js';
 import { sleep, type BackoffOptions, type LeaseManager } from '../kvstore/index.js';
 import {
   RemoteClusterLink,
+  remoteConfigView,
   type ManagedRemote,
   type RemoteClusterHandler,
   type RemoteClusterMeshView,
@@ -12,7 +13,6 @@ import {
 import { logger } from '../observe/logger.js';
 import {
   cachedClusterConfig,
-  effectiveMaxConnectedClusters,
   encodeClusterConfig,
   type ClusterConfig,
   type MeshResource,
@@ -190,15 +190,7 @@ export class RemoteMirror implements ManagedRemote, RemoteClusterHandler {
       numFailures: st.numFailures,
       lastFailure: st.lastFailure?.toISOString() ?? null,
       lastFailureMessage: st.lastFailureMessage ?? null,
-      config: cfg
-        ? {
-            clusterID: cfg.id,
-            maxConnectedClusters: effectiveMaxConnectedClusters(cfg),
-            syncedCanaries: cfg.capabilities.syncedCanaries,
-            serviceExportsEnabled: cfg.capabilities.serviceExportsEnabled ?? null,
-            cached: cfg.capabilities.cached,
-          }
-        : null,
+      config: remoteConfigView(cfg),
       resources,
     };
   }

@@ -1,6 +1,7 @@
 import { toError } from '../../kvstore/index.js';
 import {
   RemoteClusterLink,
+  remoteConfigView,
   defaultRemoteClusterTuning,
   type RemoteClusterHandler,
   type RemoteClusterMeshView,
@@ -8,7 +9,6 @@ import {
   type RemoteSessionWork,
 } from '../../kvstore/remote/index.js';
 import {
-  effectiveMaxConnectedClusters,
   type ClusterConfig,
   type MaxConnectedClusters,
   type MeshResource,
@@ -140,15 +140,7 @@ export class RemoteCluster implements RemoteClusterHandler {
       numFailures: st.numFailures,
       lastFailure: st.lastFailure?.toISOString() ?? null,
       lastFailureMessage: st.lastFailureMessage ?? null,
-      config: cfg
-        ? {
-            clusterID: cfg.id,
-            maxConnectedClusters: effectiveMaxConnectedClusters(cfg),
-            syncedCanaries: cfg.capabilities.syncedCanaries,
-            serviceExportsEnabled: cfg.capabilities.serviceExportsEnabled ?? null,
-            cached: cfg.capabilities.cached,
-          }
-        : null,
+      config: remoteConfigView(cfg),
       synced: {
         nodes: s?.isSynced('nodes') ?? false,
         services: s?.isSynced('services') ?? false,

@@ -7,6 +7,7 @@ import {
   validateRemoteClusterConfig,
   type ClusterConfig,
   type MaxConnectedClusters,
+  effectiveMaxConnectedClusters,
 } from '../../wire/index.js';
 import { Backoff, sleep, type BackoffOptions } from '../backoff.js';
 import { DIAL_TIMEOUT_MS, createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../client.js';
@@ -87,6 +88,27 @@ export interface RemoteClusterLinkOptions {
 }
 
 /** The lifecycle's view of a remote, for status reports. */
+/** How a remote's cluster config shows in status views (agent and kvstoremesh alike). */
+export interface RemoteConfigView {
+  clusterID: number;
+  maxConnectedClusters: number;
+  syncedCanaries: boolean;
+  serviceExportsEnabled: boolean | null;
+  cached: boolean;
+}
+
+export function remoteConfigView(cfg: ClusterConfig | undefined): RemoteConfigView | null {
+  return cfg
+    ? {
+        clusterID: cfg.id,
+        maxConnectedClusters: effectiveMaxConnectedClusters(cfg),
+        syncedCanaries: cfg.capabilities.syncedCanaries,
+        serviceExportsEnabled: cfg.capabilities.serviceExportsEnabled ?? null,
+        cached: cfg.capabilities.cached,
+      }
+    : null;
+}
+
 export interface RemoteClusterLinkState {
   name: string;
   ready: boolean;
