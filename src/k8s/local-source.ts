@@ -69,6 +69,8 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
   private readonly handlers = new Set<InformerHandler<ObjectOf<K>>>();
   /** Tail of the serialized handler calls. */
   private queue: Promise<void> = Promise.resolve();
+  /** Tasks queued and not settled; 0 means a new task may run synchronously. */
+  private pending = 0;
   private readonly watcher: ListWatcher;
   private readonly match: LabelMatcher;
   private readonly root: string;
@@ -151,12 +153,12 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
     this.resolveSynced();
   }
 
-  private upsert(kv: KeyValue): Promise<void> {
+  private upsert(kv: KeyValue): Promise<void> | undefined {
     const where = parseObjectKey(this.kind, kv.key, this.root);
     if (!where) {
       invalidObjects().inc({ kind: this.kind });
       log.warn({ key: kv.key, kind: this.kind }, 'ignoring a key that does not name an object');
-      return Promise.resolve();
+      return undefined;
     }
     const ref = objectRef(where.namespace, where.name);
     const old = this.cache.get(ref);
@@ -167,24 +169,24 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
       invalidObjects().inc({ kind: this.kind });
       log.warn({ key: kv.key, err }, 'ignoring an invalid object in the state store');
       // Whatever was cached under this key is gone: it was replaced by something unusable.
-      return old ? this.removeRef(ref, old) : Promise.resolve();
+      return old ? this.removeRef(ref, old) : undefined;
     }
-    if (!this.match(obj.metadata.labels)) return old ? this.removeRef(ref, old) : Promise.resolve();
-    if (old?.metadata.resourceVersion === obj.metadata.resourceVersion) return Promise.resolve();
+    if (!this.match(obj.metadata.labels)) return old ? this.removeRef(ref, old) : undefined;
+    if (old?.metadata.resourceVersion === obj.metadata.resourceVersion) return undefined;
     this.cache.set(ref, obj);
     if (old) return this.enqueue([...this.handlers], (h) => h.onUpdate?.(obj, old));
     return this.enqueue([...this.handlers], (h) => h.onAdd?.(obj));
   }
 
-  private remove(key: string): Promise<void> {
+  private remove(key: string): Promise<void> | undefined {
     const where = parseObjectKey(this.kind, key, this.root);
-    if (!where) return Promise.resolve();
+    if (!where) return undefined;
     const ref = objectRef(where.namespace, where.name);
     const old = this.cache.get(ref);
-    return old ? this.removeRef(ref, old) : Promise.resolve();
+    return old ? this.removeRef(ref, old) : undefined;
   }
 
-  private removeRef(ref: string, old: ObjectOf<K>): Promise<void> {
+  private removeRef(ref: string, old: ObjectOf<K>): Promise<void> | undefined {
     this.cache.delete(ref);
     return this.enqueue([...this.handlers], (h) => h.onDelete?.(old));
   }
@@ -193,22 +195,60 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
    * Queues a call to each of `handlers` (captured now: a handler registered later got a snapshot that already
    * includes this change). Returns the queue's tail, which the ListWatcher awaits: that is the backpressure.
    */
-  private enqueue(handlers: InformerHandler<ObjectOf<K>>[], call: Notify<ObjectOf<K>>): Promise<void> {
-    return this.enqueueTask(async () => {
-      for (const h of handlers) {
-        // Unregistered meanwhile, or stopped: the contract is that no handler runs once stop() resolves.
-        if (!this.handlers.has(h) || this.stopped) continue;
-        try {
-          await call(h);
-        } catch (err) {
-          log.error({ err, kind: this.kind }, 'informer handler failed; continuing');
-        }
-      }
-    });
+  private enqueue(handlers: InformerHandler<ObjectOf<K>>[], call: Notify<ObjectOf<K>>): Promise<void> | undefined {
+    return this.enqueueTask(() => this.dispatch(handlers, 0, call));
   }
 
-  private enqueueTask(task: () => void | Promise<void>): Promise<void> {
-    this.queue = this.queue.then(task);
+  /**
+   * Calls handlers[from..] in order; synchronous as long as they return nothing, so that a list of 100k objects
+   * does not allocate a promise chain per object. Returns a promise only once a handler returned one.
+   */
+  private dispatch(
+    handlers: InformerHandler<ObjectOf<K>>[],
+    from: number,
+    call: Notify<ObjectOf<K>>,
+  ): Promise<void> | undefined {
+    for (let i = from; i < handlers.length; i++) {
+      const h = handlers[i]!;
+      // Unregistered meanwhile, or stopped: the contract is that no handler runs once stop() resolves.
+      if (!this.handlers.has(h) || this.stopped) continue;
+      let r: void | Promise<void>;
+      try {
+        r = call(h);
+      } catch (err) {
+        log.error({ err, kind: this.kind }, 'informer handler failed; continuing');
+        continue;
+      }
+      if (r) {
+        return r.then(
+          () => this.dispatch(handlers, i + 1, call),
+          (err: unknown) => {
+            log.error({ err, kind: this.kind }, 'informer handler failed; continuing');
+            return this.dispatch(handlers, i + 1, call);
+          },
+        );
+      }
+    }
+    return undefined;
+  }
+
+  /** Runs `task` after every queued one; at once (synchronously) when nothing is queued. */
+  private enqueueTask(task: () => void | Promise<void>): Promise<void> | undefined {
+    if (this.pending === 0) {
+      const r = task();
+      if (!r) return undefined;
+      this.track(r);
+      return this.queue;
+    }
+    this.track(this.queue.then(task));
     return this.queue;
+  }
+
+  /** Makes `p` the tail of the queue, counting it as pending until it settles. */
+  private track(p: Promise<void>): void {
+    this.pending++;
+    this.queue = p.finally(() => {
+      this.pending--;
+    });
   }
 }
