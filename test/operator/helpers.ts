@@ -1,8 +1,11 @@
+import { after, before } from 'node:test';
 import type { Etcd3 } from 'etcd3';
 import { ObjectStore } from '../../src/k8s/object-store.js';
+import { createEtcdClient } from '../../src/kvstore/client.js';
 import type { Pod, Service } from '../../src/k8s/types.js';
 import type { OperatorCluster } from '../../src/operator/cluster-layout.js';
 import { Operator, type OperatorOptions } from '../../src/operator/operator.js';
+import { TestEtcd } from '../harness/etcd.js';
 
 export const EVENTUALLY_TIMEOUT_MS = 15_000;
 
@@ -78,4 +81,28 @@ let n = 0;
 export function freshPrefix(): string {
   n++;
   return `/t${process.pid}-${n}/registry/`;
+}
+
+/**
+ * One etcd for a whole suite (started in before(), stopped in after() with every fixture's operators); returns the
+ * factory of fixtures, each with its own client and key prefix so that tests do not see each other's objects.
+ */
+export function useSuiteEtcd(): { fixture: (cluster?: OperatorCluster) => Fixture; etcd: () => TestEtcd } {
+  let etcd: TestEtcd;
+  const fixtures: Fixture[] = [];
+  before(async () => {
+    etcd = await TestEtcd.start();
+  });
+  after(async () => {
+    await Promise.all(fixtures.map((f) => f.stopAll()));
+    await etcd.stop();
+  });
+  return {
+    fixture: (cluster = CLUSTER) => {
+      const f = new Fixture(createEtcdClient({ endpoints: [etcd.endpoint] }), freshPrefix(), cluster);
+      fixtures.push(f);
+      return f;
+    },
+    etcd: () => etcd,
+  };
 }

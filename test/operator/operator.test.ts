@@ -1,31 +1,16 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { CiliumEndpoint, CiliumIdentity, Pod } from '../../src/k8s/types.js';
-import { createEtcdClient } from '../../src/kvstore/client.js';
 import { IDENTITY_LOCAL_OFFSET } from '../../src/operator/identity-allocator.js';
 import { identityRange } from '../../src/wire/index.js';
 import { parseIpRange, rangeContains } from '../../src/wire/ip-range.js';
-import { TestEtcd } from '../harness/etcd.js';
-import { CLUSTER, eventually, Fixture, freshPrefix, pod, service } from './helpers.js';
+import { CLUSTER, eventually, pod, service, useSuiteEtcd } from './helpers.js';
 
 const range = identityRange(CLUSTER.id, CLUSTER.maxConnectedClusters);
 
 describe('operator', () => {
-  let etcd: TestEtcd;
-  const fixtures: Fixture[] = [];
-  const fixture = (cluster = CLUSTER): Fixture => {
-    const f = new Fixture(createEtcdClient({ endpoints: [etcd.endpoint] }), freshPrefix(), cluster);
-    fixtures.push(f);
-    return f;
-  };
-  before(async () => {
-    etcd = await TestEtcd.start();
-  });
-  after(async () => {
-    await Promise.all(fixtures.map((f) => f.stopAll()));
-    await etcd.stop();
-  });
+  const { fixture } = useSuiteEtcd();
 
   it('creates one CiliumNode per node with its CIDR, addresses and a stable boot ID; removes extra managed ones only', async () => {
     const f = fixture();

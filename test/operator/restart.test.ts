@@ -1,25 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Pod } from '../../src/k8s/types.js';
-import { createEtcdClient } from '../../src/kvstore/client.js';
-import { TestEtcd } from '../harness/etcd.js';
-import { CLUSTER, eventually, Fixture, freshPrefix, pod, service } from './helpers.js';
+import { CLUSTER, eventually, Fixture, pod, service, useSuiteEtcd } from './helpers.js';
 
 describe('operator: restarts', () => {
-  let etcd: TestEtcd;
-  const fixtures: Fixture[] = [];
-  const fixture = (cluster = CLUSTER): Fixture => {
-    const f = new Fixture(createEtcdClient({ endpoints: [etcd.endpoint] }), freshPrefix(), cluster);
-    fixtures.push(f);
-    return f;
-  };
-  before(async () => {
-    etcd = await TestEtcd.start();
-  });
-  after(async () => {
-    await Promise.all(fixtures.map((f) => f.stopAll()));
-    await etcd.stop();
-  });
+  const suite = useSuiteEtcd();
+  const fixture = suite.fixture;
 
   const settled = async (f: Fixture, pods: number): Promise<Map<string, Pod>> =>
     eventually(async () => {
@@ -88,9 +74,9 @@ describe('operator: restarts', () => {
     const op = await f.startOperator({ retryMaxMs: 300 });
     await f.store.create(pod('ns', 'before', { app: 'x' }));
     await settled(f, 1);
-    await etcd.kill();
+    await suite.etcd().kill();
     await new Promise((r) => setTimeout(r, 300));
-    await etcd.start();
+    await suite.etcd().start();
     await eventually(() => f.store.create(pod('ns', 'after', { app: 'y' })));
     const pods = await settled(f, 2);
     assert.notEqual(pods.get('before')?.status?.podIP, pods.get('after')?.status?.podIP);
