@@ -76,26 +76,13 @@ function* remoteContent(): Generator<[string, string]> {
     const name = `node-${i}`;
     yield [
       w.nodeKey(REMOTE.name, name),
-      w.encodeNode({
-        Name: name,
-        Cluster: REMOTE.name,
-        IPAddresses: [{ Type: 'InternalIP', IP: `172.${16 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` }],
-        IPv4AllocCIDR: null,
-        IPv4SecondaryAllocCIDRs: null,
-        IPv6AllocCIDR: null,
-        IPv6SecondaryAllocCIDRs: null,
-        IPv4HealthIP: '',
-        IPv6HealthIP: '',
-        IPv4IngressIP: '',
-        IPv6IngressIP: '',
-        ClusterID: REMOTE.id,
-        Source: 'custom-resource',
-        EncryptionKey: 0,
-        Labels: null,
-        Annotations: null,
-        WireguardPubKey: '',
-        BootID: '',
-      }),
+      w.encodeNode(
+        w.newNode(name, {
+          Cluster: REMOTE.name,
+          IPAddresses: [{ Type: 'InternalIP', IP: `172.${16 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` }],
+          ClusterID: REMOTE.id,
+        }),
+      ),
     ];
   }
   for (let i = 0; i < ENDPOINTS; i++) {

@@ -55,6 +55,31 @@ export const NodeAddressType = {
 /** The Source the clustermesh-apiserver writes for nodes it reads from CiliumNode objects. */
 export const NODE_SOURCE_CUSTOM_RESOURCE = 'custom-resource';
 
+/** A Node with Go's zero values (as the apiserver's source) but for `fields`. */
+export function newNode(name: string, fields: Partial<Node> = {}): Node {
+  return {
+    Name: name,
+    Cluster: '',
+    IPAddresses: null,
+    IPv4AllocCIDR: null,
+    IPv4SecondaryAllocCIDRs: null,
+    IPv6AllocCIDR: null,
+    IPv6SecondaryAllocCIDRs: null,
+    IPv4HealthIP: '',
+    IPv6HealthIP: '',
+    IPv4IngressIP: '',
+    IPv6IngressIP: '',
+    ClusterID: 0,
+    Source: NODE_SOURCE_CUSTOM_RESOURCE,
+    EncryptionKey: 0,
+    Labels: null,
+    Annotations: null,
+    WireguardPubKey: '',
+    BootID: '',
+    ...fields,
+  };
+}
+
 const WHAT = 'node value';
 const UINT8_MAX = 255;
 

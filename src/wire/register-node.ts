@@ -6,7 +6,7 @@
  */
 import { MalformedValueError } from './errors.js';
 import { parseJsonObject, uint } from './json-fields.js';
-import { decodeNode, encodeNode, type Node } from './node.js';
+import { decodeNode, encodeNode, newNode, type Node } from './node.js';
 
 export interface RegisterNode extends Node {
   /** The numeric identity allocated for the workload; 0 until the apiserver answered. */
@@ -42,26 +42,5 @@ export function decodeRegisterNode(bytes: string | Uint8Array): RegisterNode {
 
 /** An empty registration with only the fields Cilium's agent sets in phase 1. */
 export function newRegisterNode(name: string, fields: Partial<RegisterNode> = {}): RegisterNode {
-  return {
-    Name: name,
-    Cluster: '',
-    IPAddresses: null,
-    IPv4AllocCIDR: null,
-    IPv4SecondaryAllocCIDRs: null,
-    IPv6AllocCIDR: null,
-    IPv6SecondaryAllocCIDRs: null,
-    IPv4HealthIP: '',
-    IPv6HealthIP: '',
-    IPv4IngressIP: '',
-    IPv6IngressIP: '',
-    ClusterID: 0,
-    Source: 'local',
-    EncryptionKey: 0,
-    Labels: null,
-    Annotations: null,
-    NodeIdentity: 0,
-    WireguardPubKey: '',
-    BootID: '',
-    ...fields,
-  };
+  return { ...newNode(name, { Source: 'local' }), NodeIdentity: 0, ...fields };
 }

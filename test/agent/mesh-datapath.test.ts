@@ -23,7 +23,7 @@ import { SAMPLE_SERVER_ANNOTATION } from '../../src/agent/sample-servers.js';
 import { LocalClusterSource } from '../../src/k8s/local-source.js';
 import { ObjectStore } from '../../src/k8s/object-store.js';
 import type { CiliumEndpoint, CiliumNetworkPolicy, CiliumNode, Pod } from '../../src/k8s/types.js';
-import { parseLabel, type IPIdentityPair } from '../../src/wire/index.js';
+import { newNode, parseLabel, type IPIdentityPair } from '../../src/wire/index.js';
 import { TestEtcd } from '../harness/etcd.js';
 import { ciliumIdentity, clusterService, service, slice } from './fixtures.js';
 
@@ -198,29 +198,17 @@ describe('two agents: global service, tunnel and policy across clusters', () => 
       serviceCidr: `127.33.${NET}.0/24`,
       clusterMesh: (sink) =>
         new StaticMesh(sink, (s) => {
-          s.upsertNode('c2', {
-            Name: 'c2-node-1',
-            Cluster: 'c2',
-            ClusterID: 2,
-            IPAddresses: [
-              { Type: 'InternalIP', IP: C2_NODE_IP },
-              { Type: 'CiliumInternalIP', IP: C2_ROUTER_IP },
-            ],
-            IPv4AllocCIDR: null,
-            IPv4SecondaryAllocCIDRs: null,
-            IPv6AllocCIDR: null,
-            IPv6SecondaryAllocCIDRs: null,
-            IPv4HealthIP: '',
-            IPv6HealthIP: '',
-            IPv4IngressIP: '',
-            IPv6IngressIP: '',
-            Source: 'custom-resource',
-            EncryptionKey: 0,
-            Labels: null,
-            Annotations: null,
-            WireguardPubKey: '',
-            BootID: '',
-          });
+          s.upsertNode(
+            'c2',
+            newNode('c2-node-1', {
+              Cluster: 'c2',
+              ClusterID: 2,
+              IPAddresses: [
+                { Type: 'InternalIP', IP: C2_NODE_IP },
+                { Type: 'CiliumInternalIP', IP: C2_ROUTER_IP },
+              ],
+            }),
+          );
           s.upsertIdentity('c2', ID.echo2, labelList('c2', 'echo').map(parseLabel));
           s.upsertIpcache('c2', C2_POD(20), pair(C2_POD(20), ID.echo2, 'echo-c2', C2_NODE_IP));
           s.upsertService(

@@ -16,6 +16,7 @@ import {
   encodeIPIdentityPair,
   encodeIdentityLabels,
   encodeNode,
+  newNode,
   resourceWatchPrefix,
   syncedCanaryKey,
   type ClusterCapabilities,
@@ -130,26 +131,12 @@ export class RecordingSink implements RemoteClusterSink {
 }
 
 export function makeNode(cluster: string, id: number, name: string, ip = '172.20.0.4'): Node {
-  return {
-    Name: name,
+  return newNode(name, {
     Cluster: cluster,
     IPAddresses: [{ Type: 'InternalIP', IP: ip }],
     IPv4AllocCIDR: { IP: '10.70.3.0', Mask: '////AA==' },
-    IPv4SecondaryAllocCIDRs: null,
-    IPv6AllocCIDR: null,
-    IPv6SecondaryAllocCIDRs: null,
-    IPv4HealthIP: '',
-    IPv6HealthIP: '',
-    IPv4IngressIP: '',
-    IPv6IngressIP: '',
     ClusterID: id,
-    Source: 'custom-resource',
-    EncryptionKey: 0,
-    Labels: null,
-    Annotations: null,
-    WireguardPubKey: '',
-    BootID: '',
-  };
+  });
 }
 
 export function makeService(cluster: string, id: number, ns: string, name: string, shared = true): ClusterService {
