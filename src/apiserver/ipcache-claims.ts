@@ -13,14 +13,24 @@ export interface ClaimSink {
 interface Claim {
   owner: string;
   pair: IPIdentityPair;
-  /** Waiting claimants in claim order (Map keeps insertion order). */
-  waiters: Map<string, IPIdentityPair>;
+  /**
+   * Waiting claimants in claim order (Map keeps insertion order). Created on the first contest only: a Map per
+   * IP is most of the memory and GC cost of 100k uncontested claims.
+   */
+  waiters: Map<string, IPIdentityPair> | undefined;
+}
+
+/** The IPs one endpoint claims: a bare string for the common single address, saving a Set per endpoint. */
+type ClaimedIps = string | readonly string[];
+
+function ipsOf(c: ClaimedIps | undefined): readonly string[] {
+  return c === undefined ? [] : typeof c === 'string' ? [c] : c;
 }
 
 export class IpcacheClaims {
   private readonly claims = new Map<string, Claim>();
   /** endpoint key -> the IPs it claims (owned or waiting). */
-  private readonly byEndpoint = new Map<string, Set<string>>();
+  private readonly byEndpoint = new Map<string, ClaimedIps>();
 
   constructor(private readonly sink: ClaimSink) {}
 
@@ -32,24 +42,35 @@ export class IpcacheClaims {
     return this.claims.get(ip)?.owner;
   }
 
+  /** The endpoints waiting for `ip`, oldest first. */
+  waitersOf(ip: string): string[] {
+    return [...(this.claims.get(ip)?.waiters?.keys() ?? [])];
+  }
+
   /**
    * Replaces the pairs endpoint `ep` claims: IPs it no longer has are released, new ones claimed, owned ones
    * updated in place. `preferredOwner` decides contested IPs at start-up: the owner already recorded in etcd.
    */
   set(ep: string, pairs: readonly IPIdentityPair[], preferredOwner?: (ip: string) => string | undefined): void {
-    const prevIps = this.byEndpoint.get(ep);
-    // The common case, a new endpoint with one address, without building maps and sets.
-    if (prevIps === undefined && pairs.length === 1) {
+    const prev = this.byEndpoint.get(ep);
+    // The common cases, one address before and after, without building arrays.
+    if (pairs.length === 1 && (prev === undefined || typeof prev === 'string')) {
       const pair = pairs[0]!;
+      if (prev !== undefined && prev !== pair.IP) this.release(ep, prev);
       this.claim(ep, pair.IP, pair, preferredOwner?.(pair.IP));
-      this.byEndpoint.set(ep, new Set([pair.IP]));
+      this.byEndpoint.set(ep, pair.IP);
       return;
     }
-    const next = new Map(pairs.map((p) => [p.IP, p]));
-    for (const ip of prevIps ?? []) if (!next.has(ip)) this.release(ep, ip);
-    for (const [ip, pair] of next) this.claim(ep, ip, pair, preferredOwner?.(ip));
-    if (next.size > 0) this.byEndpoint.set(ep, new Set(next.keys()));
-    else this.byEndpoint.delete(ep);
+    const nextIps = pairs.map((p) => p.IP);
+    for (const ip of ipsOf(prev)) if (!nextIps.includes(ip)) this.release(ep, ip);
+    const kept: string[] = [];
+    for (const pair of pairs) {
+      // The same address listed twice: claimed once, the last entry's value counts.
+      if (!kept.includes(pair.IP)) kept.push(pair.IP);
+      this.claim(ep, pair.IP, pair, preferredOwner?.(pair.IP));
+    }
+    if (kept.length === 0) this.byEndpoint.delete(ep);
+    else this.byEndpoint.set(ep, kept.length === 1 ? kept[0]! : kept);
   }
 
   remove(ep: string): void {
@@ -59,19 +80,21 @@ export class IpcacheClaims {
   private claim(ep: string, ip: string, pair: IPIdentityPair, preferred: string | undefined): void {
     const c = this.claims.get(ip);
     if (!c) {
-      this.claims.set(ip, { owner: ep, pair, waiters: new Map() });
+      this.claims.set(ip, { owner: ep, pair, waiters: undefined });
       this.sink.upsert(ip, pair);
     } else if (c.owner === ep) {
       c.pair = pair;
       this.sink.upsert(ip, pair);
     } else if (preferred === ep) {
       // etcd says this endpoint held the IP before our restart: it takes the key back, the other waits.
-      c.waiters = new Map([[c.owner, c.pair], ...[...c.waiters].filter(([k]) => k !== ep)]);
+      const waiters = new Map([[c.owner, c.pair]]);
+      for (const [k, v] of c.waiters ?? []) if (k !== ep) waiters.set(k, v);
+      c.waiters = waiters;
       c.owner = ep;
       c.pair = pair;
       this.sink.upsert(ip, pair);
     } else {
-      c.waiters.set(ep, pair);
+      (c.waiters ??= new Map()).set(ep, pair);
     }
   }
 
@@ -79,17 +102,18 @@ export class IpcacheClaims {
     const c = this.claims.get(ip);
     if (!c) return;
     if (c.owner !== ep) {
-      c.waiters.delete(ep);
+      c.waiters?.delete(ep);
       return;
     }
-    const next = c.waiters.entries().next();
-    if (next.done) {
+    const next = c.waiters?.entries().next();
+    if (!next || next.done) {
       this.claims.delete(ip);
       this.sink.delete(ip);
       return;
     }
     const [owner, pair] = next.value;
-    c.waiters.delete(owner);
+    c.waiters!.delete(owner);
+    if (c.waiters!.size === 0) c.waiters = undefined;
     c.owner = owner;
     c.pair = pair;
     this.sink.upsert(ip, pair);

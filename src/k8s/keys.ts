@@ -35,23 +35,46 @@ export function objectKey(
   return `${kindPrefix(kind, undefined, root)}${name}`;
 }
 
+/** Where a key names an object: its namespace (namespaced kinds), name, and objectRef. */
+export interface ParsedObjectKey {
+  namespace?: string;
+  name: string;
+  /** objectRef(namespace, name), which for a well-formed key is just the key after the kind's prefix. */
+  ref: string;
+}
+
+/**
+ * A parser for the keys of one kind, with the kind's prefix computed once (an informer parses every key it lists).
+ * It returns undefined for a key of the wrong shape.
+ */
+export function objectKeyParser(
+  kind: KindName,
+  root: string = REGISTRY_PREFIX,
+): (key: string) => ParsedObjectKey | undefined {
+  const prefix = kindPrefix(kind, undefined, root);
+  const from = prefix.length;
+  if (KINDS[kind].namespaced) {
+    return (key) => {
+      if (!key.startsWith(prefix)) return undefined;
+      const slash = key.indexOf('/', from);
+      if (slash <= from || slash === key.length - 1 || key.includes('/', slash + 1)) return undefined;
+      return { namespace: key.slice(from, slash), name: key.slice(slash + 1), ref: key.slice(from) };
+    };
+  }
+  return (key) => {
+    if (!key.startsWith(prefix) || key.length === from || key.includes('/', from)) return undefined;
+    const name = key.slice(from);
+    return { name, ref: name };
+  };
+}
+
 /** Splits a key under `kindPrefix(kind)` into namespace and name; undefined when the key has the wrong shape. */
 export function parseObjectKey(
   kind: KindName,
   key: string,
   root: string = REGISTRY_PREFIX,
-): { namespace?: string; name: string } | undefined {
-  const prefix = kindPrefix(kind, undefined, root);
-  if (!key.startsWith(prefix)) return undefined;
-  const parts = key.slice(prefix.length).split('/');
-  if (KINDS[kind].namespaced) {
-    const [namespace, name] = parts;
-    if (parts.length !== 2 || !namespace || !name) return undefined;
-    return { namespace, name };
-  }
-  const [name] = parts;
-  if (parts.length !== 1 || !name) return undefined;
-  return { name };
+): ParsedObjectKey | undefined {
+  return objectKeyParser(kind, root)(key);
 }
 
 /** `namespace/name` or `name`: how objects are named in logs, errors and informer caches. */

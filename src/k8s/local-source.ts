@@ -9,7 +9,7 @@ import type { KeyValue, ListWatchHandler } from '../kvstore/types.js';
 import { Counter, metric } from '../observe/metrics.js';
 import { logger } from '../observe/logger.js';
 import { decodeObject } from './codec.js';
-import { kindPrefix, objectRef, parseObjectKey, REGISTRY_PREFIX } from './keys.js';
+import { kindPrefix, objectKeyParser, objectRef, REGISTRY_PREFIX, type ParsedObjectKey } from './keys.js';
 import { toMatcher, type LabelMatcher } from './label-selector.js';
 import type { ClusterSource, Informer, InformerHandler, InformerOptions } from './source.js';
 import { KINDS, type KindName, type ObjectOf } from './types.js';
@@ -58,7 +58,18 @@ export class LocalClusterSource implements ClusterSource {
   }
 }
 
-type Notify<T extends ObjectOf<KindName>> = (h: InformerHandler<T>) => void | Promise<void>;
+type EventType = 'add' | 'update' | 'delete';
+
+function call<T extends ObjectOf<KindName>>(
+  h: InformerHandler<T>,
+  type: EventType,
+  obj: T,
+  old: T | undefined,
+): void | Promise<void> {
+  if (type === 'add') return h.onAdd?.(obj);
+  if (type === 'update') return h.onUpdate?.(obj, old!);
+  return h.onDelete?.(obj);
+}
 
 export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> {
   readonly synced: Promise<void>;
@@ -66,7 +77,8 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
   private isSynced = false;
   /** objectRef (namespace/name) -> cached object. */
   private readonly cache = new Map<string, ObjectOf<K>>();
-  private readonly handlers = new Set<InformerHandler<ObjectOf<K>>>();
+  /** Registered handlers; replaced, never mutated, so that a queued change keeps the snapshot it was queued with. */
+  private handlers: readonly InformerHandler<ObjectOf<K>>[] = [];
   /** Tail of the serialized handler calls. */
   private queue: Promise<void> = Promise.resolve();
   /** Tasks queued and not settled; 0 means a new task may run synchronously. */
@@ -74,6 +86,7 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
   private readonly watcher: ListWatcher;
   private readonly match: LabelMatcher;
   private readonly root: string;
+  private readonly parseKey: (key: string) => ParsedObjectKey | undefined;
   private started = false;
   private stopped = false;
 
@@ -88,6 +101,7 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
     }
     this.root = sourceOpts.prefix ?? REGISTRY_PREFIX;
     this.match = toMatcher(opts.labelSelector);
+    this.parseKey = objectKeyParser(kind, this.root);
     this.synced = new Promise((resolve) => {
       this.resolveSynced = resolve;
     });
@@ -111,15 +125,18 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
   }
 
   on(handler: InformerHandler<ObjectOf<K>>): () => void {
-    this.handlers.add(handler);
+    this.handlers = [...this.handlers, handler];
     const existing = [...this.cache.values()];
     if (existing.length > 0) {
-      void this.enqueue([handler], async (h) => {
-        for (const obj of existing) await h.onAdd?.(obj);
+      void this.enqueueTask(async () => {
+        for (const obj of existing) {
+          if (!this.handlers.includes(handler) || this.stopped) return;
+          await handler.onAdd?.(obj);
+        }
       });
     }
     return () => {
-      this.handlers.delete(handler);
+      this.handlers = this.handlers.filter((h) => h !== handler);
     };
   }
 
@@ -154,13 +171,13 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
   }
 
   private upsert(kv: KeyValue): Promise<void> | undefined {
-    const where = parseObjectKey(this.kind, kv.key, this.root);
+    const where = this.parseKey(kv.key);
     if (!where) {
       invalidObjects().inc({ kind: this.kind });
       log.warn({ key: kv.key, kind: this.kind }, 'ignoring a key that does not name an object');
       return undefined;
     }
-    const ref = objectRef(where.namespace, where.name);
+    const ref = where.ref;
     const old = this.cache.get(ref);
     let obj: ObjectOf<K>;
     try {
@@ -174,29 +191,29 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
     if (!this.match(obj.metadata.labels)) return old ? this.removeRef(ref, old) : undefined;
     if (old?.metadata.resourceVersion === obj.metadata.resourceVersion) return undefined;
     this.cache.set(ref, obj);
-    if (old) return this.enqueue([...this.handlers], (h) => h.onUpdate?.(obj, old));
-    return this.enqueue([...this.handlers], (h) => h.onAdd?.(obj));
+    return old ? this.enqueue('update', obj, old) : this.enqueue('add', obj, undefined);
   }
 
   private remove(key: string): Promise<void> | undefined {
-    const where = parseObjectKey(this.kind, key, this.root);
+    const where = this.parseKey(key);
     if (!where) return undefined;
-    const ref = objectRef(where.namespace, where.name);
-    const old = this.cache.get(ref);
-    return old ? this.removeRef(ref, old) : undefined;
+    const old = this.cache.get(where.ref);
+    return old ? this.removeRef(where.ref, old) : undefined;
   }
 
   private removeRef(ref: string, old: ObjectOf<K>): Promise<void> | undefined {
     this.cache.delete(ref);
-    return this.enqueue([...this.handlers], (h) => h.onDelete?.(old));
+    return this.enqueue('delete', old, undefined);
   }
 
   /**
-   * Queues a call to each of `handlers` (captured now: a handler registered later got a snapshot that already
-   * includes this change). Returns the queue's tail, which the ListWatcher awaits: that is the backpressure.
+   * Queues the change for the handlers registered now (a handler registered later got a snapshot that already
+   * includes it). Returns the queue's tail, which the ListWatcher awaits: that is the backpressure.
    */
-  private enqueue(handlers: InformerHandler<ObjectOf<K>>[], call: Notify<ObjectOf<K>>): Promise<void> | undefined {
-    return this.enqueueTask(() => this.dispatch(handlers, 0, call));
+  private enqueue(type: EventType, obj: ObjectOf<K>, old: ObjectOf<K> | undefined): Promise<void> | undefined {
+    const handlers = this.handlers;
+    if (this.pending === 0) return this.runTask(this.dispatch(handlers, 0, type, obj, old));
+    return this.runTask(this.queue.then(() => this.dispatch(handlers, 0, type, obj, old)));
   }
 
   /**
@@ -204,27 +221,29 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
    * does not allocate a promise chain per object. Returns a promise only once a handler returned one.
    */
   private dispatch(
-    handlers: InformerHandler<ObjectOf<K>>[],
+    handlers: readonly InformerHandler<ObjectOf<K>>[],
     from: number,
-    call: Notify<ObjectOf<K>>,
+    type: EventType,
+    obj: ObjectOf<K>,
+    old: ObjectOf<K> | undefined,
   ): Promise<void> | undefined {
     for (let i = from; i < handlers.length; i++) {
       const h = handlers[i]!;
       // Unregistered meanwhile, or stopped: the contract is that no handler runs once stop() resolves.
-      if (!this.handlers.has(h) || this.stopped) continue;
+      if (this.stopped || (this.handlers !== handlers && !this.handlers.includes(h))) continue;
       let r: void | Promise<void>;
       try {
-        r = call(h);
+        r = call(h, type, obj, old);
       } catch (err) {
         log.error({ err, kind: this.kind }, 'informer handler failed; continuing');
         continue;
       }
       if (r) {
         return r.then(
-          () => this.dispatch(handlers, i + 1, call),
+          () => this.dispatch(handlers, i + 1, type, obj, old),
           (err: unknown) => {
             log.error({ err, kind: this.kind }, 'informer handler failed; continuing');
-            return this.dispatch(handlers, i + 1, call);
+            return this.dispatch(handlers, i + 1, type, obj, old);
           },
         );
       }
@@ -234,13 +253,14 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
 
   /** Runs `task` after every queued one; at once (synchronously) when nothing is queued. */
   private enqueueTask(task: () => void | Promise<void>): Promise<void> | undefined {
-    if (this.pending === 0) {
-      const r = task();
-      if (!r) return undefined;
-      this.track(r);
-      return this.queue;
-    }
-    this.track(this.queue.then(task));
+    if (this.pending === 0) return this.runTask(task());
+    return this.runTask(this.queue.then(task));
+  }
+
+  /** Tracks what a task returned: nothing (it ran to completion) or the promise the next task must wait for. */
+  private runTask(r: void | Promise<void>): Promise<void> | undefined {
+    if (!r) return undefined;
+    this.track(r);
     return this.queue;
   }
 

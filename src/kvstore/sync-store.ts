@@ -46,10 +46,25 @@ export function rfc3339Now(now = new Date()): string {
   return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-interface Op {
-  key: string;
-  /** undefined: a delete. */
-  value: Buffer | undefined;
+/** One key's state. A single record per key, rather than a map per aspect, halves the hashing per write. */
+interface Entry {
+  /** Relative to the prefix. */
+  readonly key: string;
+  /** What etcd should contain; undefined: the key should not exist. */
+  desired: Buffer | undefined;
+  /** What this store last wrote: undefined when nothing (the key is absent), null when the outcome is unknown. */
+  written: Buffer | null | undefined;
+  inFlight: boolean;
+  /** Upserted before synced() and not written yet: the canary waits for it. */
+  pendingSync: boolean;
+}
+
+/** An entry that needs a write: its desired content differs from what was last written. */
+function needsWrite(e: Entry): boolean {
+  const d = e.desired;
+  if (d === undefined) return e.written !== undefined;
+  const w = e.written;
+  return w !== d && !w?.equals(d);
 }
 
 /**
@@ -71,13 +86,13 @@ export class SyncStore {
   private readonly log: Logger;
   private readonly labels: { scope: string; source_cluster: string };
 
-  /** What etcd should contain (key relative to the prefix -> value). */
-  private readonly desired = new Map<string, Buffer>();
-  /** What this store last wrote; null when a write's outcome is unknown (the key may exist, content unknown). */
-  private readonly written = new Map<string, Buffer | null>();
-  /** Keys whose desired state may differ from the written one. */
-  private readonly dirty = new Set<string>();
-  private readonly inFlight = new Set<string>();
+  /** Every key desired, written, or being written. */
+  private readonly entries = new Map<string, Entry>();
+  /** Entries whose desired state may differ from the written one, in the order they changed. */
+  private readonly dirty = new Set<Entry>();
+  private desiredCount = 0;
+  private inFlightCount = 0;
+  private pendingSyncCount = 0;
   private txnsInFlight = 0;
   /** Incremented on lease loss; a write under an older generation did not survive. */
   private leaseGeneration = 0;
@@ -86,8 +101,6 @@ export class SyncStore {
   private readonly primed = new Map<string, Buffer>();
   private readonly canaryLease: LeaseManager | undefined;
 
-  /** Keys upserted before synced() that have not been written yet. */
-  private readonly pendingSync = new Set<string>();
   private syncRequested = false;
   private canaryDone = false;
   private canaryInFlight = false;
@@ -137,12 +150,12 @@ export class SyncStore {
 
   /** Number of keys the store wants in etcd. */
   get size(): number {
-    return this.desired.size;
+    return this.desiredCount;
   }
 
   /** Keys waiting to be written or being written. */
   get queueSize(): number {
-    return this.dirty.size + this.inFlight.size;
+    return this.dirty.size + this.inFlightCount;
   }
 
   /** Whether the canary has been written. */
@@ -152,7 +165,7 @@ export class SyncStore {
 
   /** The value the store wants at `key`, if any. */
   get(key: string): Buffer | undefined {
-    return this.desired.get(key);
+    return this.entries.get(key)?.desired;
   }
 
   /** What prime() found in etcd at `key`, until synced() is called. */
@@ -160,23 +173,35 @@ export class SyncStore {
     return this.primed.get(key);
   }
 
-  keys(): IterableIterator<string> {
-    return this.desired.keys();
+  *keys(): IterableIterator<string> {
+    for (const e of this.entries.values()) if (e.desired !== undefined) yield e.key;
   }
 
   /** Queues a write of `value` at `<prefix>/<key>`; a no-op when that exact value is already written. */
   upsert(key: string, value: string | Buffer): void {
     if (this.closed) throw new StoreClosedError('sync store');
+    // Kept as bytes: a value built by concatenation is a rope of many strings, which a Buffer collapses.
     const buf = typeof value === 'string' ? Buffer.from(value) : value;
-    this.desired.set(key, buf);
-    this.changed(key, !this.syncRequested);
+    let e = this.entries.get(key);
+    if (e === undefined) {
+      e = { key, desired: buf, written: undefined, inFlight: false, pendingSync: false };
+      this.entries.set(key, e);
+      this.desiredCount++;
+    } else {
+      if (e.desired === undefined) this.desiredCount++;
+      e.desired = buf;
+    }
+    this.changed(e, !this.syncRequested);
   }
 
   /** Queues the deletion of `<prefix>/<key>`; a no-op when the store never wrote it. */
   delete(key: string): void {
     if (this.closed) throw new StoreClosedError('sync store');
-    this.desired.delete(key);
-    this.changed(key, false);
+    const e = this.entries.get(key);
+    if (e === undefined) return;
+    if (e.desired !== undefined) this.desiredCount--;
+    e.desired = undefined;
+    this.changed(e, false);
   }
 
   /**
@@ -196,9 +221,12 @@ export class SyncStore {
     for (const kv of res.kvs) {
       const key = kv.key.toString().slice(base);
       this.primed.set(key, kv.value);
-      if (this.desired.has(key)) continue;
+      const e = this.entries.get(key);
+      if (e?.desired !== undefined) continue;
       // Only a key under the lease we hold (or lease-less keys of a lease-less store) survives us as written.
-      this.written.set(key, kv.lease === leaseId ? kv.value : null);
+      const written = kv.lease === leaseId ? kv.value : null;
+      if (e) e.written = written;
+      else this.entries.set(key, { key, desired: undefined, written, inFlight: false, pendingSync: false });
     }
   }
 
@@ -209,9 +237,8 @@ export class SyncStore {
   synced(callback?: () => void): Promise<void> {
     if (!this.syncRequested) {
       for (const key of this.primed.keys()) {
-        if (this.desired.has(key)) continue;
-        this.desired.delete(key);
-        this.changed(key, true);
+        const e = this.entries.get(key);
+        if (e && e.desired === undefined) this.changed(e, true);
       }
       this.primed.clear();
       this.syncRequested = true;
@@ -236,7 +263,7 @@ export class SyncStore {
 
   /** Deletes every key the store wrote, and its canary, and waits until etcd has applied it. */
   async drain(): Promise<void> {
-    for (const key of [...this.desired.keys()]) this.delete(key);
+    for (const key of [...this.keys()]) this.delete(key);
     await this.flush();
     if (this.canaryDone) {
       await this.client.kv.deleteRange({ key: Buffer.from(this.canaryKey) });
@@ -263,21 +290,37 @@ export class SyncStore {
     return `${this.prefix}/${key}`;
   }
 
-  private needsWrite(key: string): boolean {
-    const d = this.desired.get(key);
-    if (d === undefined) return this.written.has(key);
-    const w = this.written.get(key);
-    return w !== d && !w?.equals(d);
+  private setPending(e: Entry): void {
+    if (e.pendingSync) return;
+    e.pendingSync = true;
+    this.pendingSyncCount++;
   }
 
-  private changed(key: string, beforeSync: boolean): void {
-    if (this.needsWrite(key)) {
-      this.dirty.add(key);
-      if (beforeSync) this.pendingSync.add(key);
+  /** Returns whether the entry was pending. */
+  private clearPending(e: Entry): boolean {
+    if (!e.pendingSync) return false;
+    e.pendingSync = false;
+    this.pendingSyncCount--;
+    return true;
+  }
+
+  /** Drops an entry that holds nothing: neither desired, nor written, nor queued. */
+  private forgetIfEmpty(e: Entry): void {
+    if (e.desired === undefined && e.written === undefined && !e.inFlight && !e.pendingSync && !this.dirty.has(e)) {
+      this.entries.delete(e.key);
+    }
+  }
+
+  private changed(e: Entry, beforeSync: boolean): void {
+    if (needsWrite(e)) {
+      this.dirty.add(e);
+      if (beforeSync) this.setPending(e);
       this.schedulePump();
-    } else if (!this.inFlight.has(key)) {
-      this.dirty.delete(key);
-      if (this.pendingSync.delete(key)) this.schedulePump();
+    } else if (!e.inFlight) {
+      this.dirty.delete(e);
+      const wasPending = this.clearPending(e);
+      this.forgetIfEmpty(e);
+      if (wasPending) this.schedulePump();
       else if (this.idleWaiters.length > 0) this.notifyIfIdle();
     }
   }
@@ -285,17 +328,23 @@ export class SyncStore {
   private onLeaseLost(): void {
     if (this.closed) return;
     this.leaseGeneration++;
-    this.written.clear();
-    for (const key of this.desired.keys()) {
-      this.dirty.add(key);
-      // The canary went with the lease: write it again only once every key is back.
-      if (this.syncRequested) this.pendingSync.add(key);
+    for (const e of this.entries.values()) {
+      e.written = undefined;
+      if (e.desired !== undefined) {
+        this.dirty.add(e);
+        // The canary went with the lease: write it again only once every key is back.
+        if (this.syncRequested) this.setPending(e);
+      } else {
+        this.dirty.delete(e);
+        this.clearPending(e);
+        this.forgetIfEmpty(e);
+      }
     }
     if (this.canaryDone) {
       this.canaryDone = false;
       initialSyncCompleted().set({ ...this.labels, action: 'write' }, 0);
     }
-    this.log.info({ keys: this.desired.size }, 'lease lost; rewriting all keys under a new lease');
+    this.log.info({ keys: this.desiredCount }, 'lease lost; rewriting all keys under a new lease');
     this.schedulePump();
   }
 
@@ -324,7 +373,7 @@ export class SyncStore {
       this.syncRequested &&
       !this.canaryDone &&
       !this.canaryInFlight &&
-      this.pendingSync.size === 0 &&
+      this.pendingSyncCount === 0 &&
       this.txnsInFlight < this.maxInFlight
     ) {
       this.canaryInFlight = true;
@@ -334,64 +383,67 @@ export class SyncStore {
     this.notifyIfIdle();
   }
 
-  private pickBatch(): string[] {
-    const batch: string[] = [];
+  private pickBatch(): Entry[] {
+    const batch: Entry[] = [];
     let bytes = 0;
-    for (const key of this.dirty) {
-      if (this.inFlight.has(key)) continue;
-      this.dirty.delete(key);
-      if (!this.needsWrite(key)) {
-        this.pendingSync.delete(key);
+    for (const e of this.dirty) {
+      // Never in two transactions at once; it is looked at again when its transaction settles.
+      if (e.inFlight) continue;
+      this.dirty.delete(e);
+      if (!needsWrite(e)) {
+        this.clearPending(e);
+        this.forgetIfEmpty(e);
         continue;
       }
-      const size = key.length + this.prefix.length + (this.desired.get(key)?.length ?? 0);
+      const size = e.key.length + this.prefix.length + (e.desired?.length ?? 0);
       if (batch.length > 0 && bytes + size > MAX_TXN_BYTES) {
-        this.dirty.add(key);
+        this.dirty.add(e);
         break;
       }
-      batch.push(key);
-      this.inFlight.add(key);
+      batch.push(e);
+      e.inFlight = true;
+      this.inFlightCount++;
       bytes += size;
       if (batch.length >= this.maxTxnOps) break;
     }
     return batch;
   }
 
-  private async runTxn(keys: string[]): Promise<void> {
+  private async runTxn(batch: Entry[]): Promise<void> {
     const generation = this.leaseGeneration;
     const started = performance.now();
     let leaseId: string | undefined;
-    let ops: Op[] = [];
+    // The values as sent: an entry may change while its transaction is in flight.
+    const values: (Buffer | undefined)[] = batch.map((e) => e.desired);
     try {
       leaseId = this.lease ? await this.lease.current() : undefined;
-      ops = keys.map((key) => ({ key, value: this.desired.get(key) }));
-      const success: IRequestOp[] = ops.map((op) =>
-        op.value === undefined
-          ? { request_delete_range: { key: Buffer.from(this.fullKey(op.key)) } }
-          : {
-              request_put: {
-                key: Buffer.from(this.fullKey(op.key)),
-                value: op.value,
-                ...(leaseId !== undefined ? { lease: leaseId } : {}),
-              },
-            },
-      );
+      const success: IRequestOp[] = new Array<IRequestOp>(batch.length);
+      for (let i = 0; i < batch.length; i++) {
+        const key = Buffer.from(this.fullKey(batch[i]!.key));
+        const value = values[i];
+        success[i] =
+          value === undefined
+            ? { request_delete_range: { key } }
+            : { request_put: leaseId === undefined ? { key, value } : { key, value, lease: leaseId } };
+      }
       await this.client.kv.txn({ success });
       this.observe('txn', started, 'success');
       this.backoff.reset();
       const survived = generation === this.leaseGeneration;
-      for (const op of ops) {
-        if (op.value === undefined) this.written.delete(op.key);
-        else if (survived) this.written.set(op.key, op.value);
-        this.settle(op.key);
+      for (let i = 0; i < batch.length; i++) {
+        const e = batch[i]!;
+        const value = values[i];
+        if (value === undefined) e.written = undefined;
+        else if (survived) e.written = value;
+        this.settle(e);
       }
     } catch (e) {
       const err = toError(e);
       this.observe('txn', started, 'failure');
-      for (const key of keys) {
+      for (const entry of batch) {
         // A failed put may still have been applied (e.g. a timeout after commit): the key may exist.
-        if (this.desired.has(key) && generation === this.leaseGeneration) this.written.set(key, null);
-        this.settle(key);
+        if (entry.desired !== undefined && generation === this.leaseGeneration) entry.written = null;
+        this.settle(entry);
       }
       this.failed(err, leaseId);
     } finally {
@@ -401,10 +453,14 @@ export class SyncStore {
     }
   }
 
-  private settle(key: string): void {
-    this.inFlight.delete(key);
-    if (this.needsWrite(key)) this.dirty.add(key);
-    else this.pendingSync.delete(key);
+  private settle(e: Entry): void {
+    e.inFlight = false;
+    this.inFlightCount--;
+    if (needsWrite(e)) this.dirty.add(e);
+    else {
+      this.clearPending(e);
+      this.forgetIfEmpty(e);
+    }
   }
 
   private async writeCanary(): Promise<void> {

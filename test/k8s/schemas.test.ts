@@ -319,9 +319,19 @@ describe('kinds and keys', () => {
     assert.equal(kindPrefix('CiliumEndpoint', 'shop'), '/registry/cilium.io/ciliumendpoints/shop/');
     assert.throws(() => objectKey('Pod', undefined, 'web'), /namespaced/);
     assert.throws(() => objectKey('CiliumNode', 'x', 'n'), /cluster-scoped/);
-    assert.deepEqual(parseObjectKey('Pod', '/registry/core/pods/shop/web'), { namespace: 'shop', name: 'web' });
-    assert.equal(parseObjectKey('Pod', '/registry/core/pods/shop'), undefined);
-    assert.deepEqual(parseObjectKey('CiliumNode', '/registry/cilium.io/ciliumnodes/n1'), { name: 'n1' });
+    assert.deepEqual(parseObjectKey('Pod', '/registry/core/pods/shop/web'), {
+      namespace: 'shop',
+      name: 'web',
+      ref: 'shop/web',
+    });
+    assert.deepEqual(parseObjectKey('CiliumNode', '/registry/cilium.io/ciliumnodes/n1'), { name: 'n1', ref: 'n1' });
+    for (const bad of ['shop', 'shop/', '/web', 'shop/web/x', '']) {
+      assert.equal(parseObjectKey('Pod', `/registry/core/pods/${bad}`), undefined, `pods/${bad} names no Pod`);
+    }
+    assert.equal(parseObjectKey('Pod', '/registry/core/services/shop/web'), undefined, 'another kind');
+    for (const bad of ['', 'n1/x']) {
+      assert.equal(parseObjectKey('CiliumNode', `/registry/cilium.io/ciliumnodes/${bad}`), undefined, bad);
+    }
     for (const k of KIND_NAMES) assert.equal(KINDS[k].kind, k);
   });
 });

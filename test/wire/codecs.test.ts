@@ -47,6 +47,15 @@ describe('Go-compatible JSON strings', () => {
   it('escapes <, >, &, U+2028 and U+2029 like Go, and control characters like JSON.stringify', () => {
     assert.equal(goString('a<b>&c\u2028\u2029'), '"a\\u003cb\\u003e\\u0026c\\u2028\\u2029"');
     assert.equal(goString('q"\\\n\t\u0001'), '"q\\"\\\\\\n\\t\\u0001"');
+    // Every ASCII character, alone and inside a plain string, and a few beyond: the fast path for plain strings
+    // must agree with JSON.stringify plus Go's HTML escapes.
+    const goEscaped = (x: string): string =>
+      JSON.stringify(x).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    for (let c = 0; c < 0x80; c++) {
+      for (const x of [String.fromCharCode(c), `web-${String.fromCharCode(c)}-1`])
+        assert.equal(goString(x), goEscaped(x));
+    }
+    for (const x of ['h\u00e9llo', '\u{1F600}', '\ud800', 'a\u007fb', '']) assert.equal(goString(x), goEscaped(x));
   });
 });
 
