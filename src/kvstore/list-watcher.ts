@@ -9,6 +9,7 @@ import {
 import { logger } from '../observe/logger.js';
 import { Backoff, sleep, type BackoffOptions } from './backoff.js';
 import { invalidateAuthToken } from './client.js';
+import { rangeRaw } from './kv-calls.js';
 import {
   CompactedError,
   WatchCanceledError,
@@ -220,35 +221,29 @@ export class ListWatcher {
     // On the first list nothing can have vanished, so the listed keys need no tracking (a 100k-key list is
     // dominated by per-key costs).
     const listed = this.known.size > 0 ? new Set<string>() : undefined;
-    const fetchPage = (start: Buffer, revision: string | undefined) =>
-      this.client.kv.range({
-        key: start,
-        range_end: this.rangeEnd,
-        limit: this.pageSize,
-        ...(revision !== undefined ? { revision } : {}),
-      });
+    const fetchPage = (start: Buffer, revision: number | undefined) =>
+      rangeRaw(this.client, { key: start, rangeEnd: this.rangeEnd, limit: this.pageSize, revision: revision ?? 0 });
     let res = await fetchPage(this.prefixBuf, undefined);
-    const revision = res.header.revision;
+    const revision = res.revision;
     for (;;) {
       // The next page is requested before this one is delivered, so that etcd serves it meanwhile.
-      const last = res.kvs[res.kvs.length - 1];
-      const next = res.more && last ? fetchPage(Buffer.concat([last.key, Buffer.from([0])]), revision) : undefined;
+      const next =
+        res.more && res.lastKey ? fetchPage(Buffer.concat([res.lastKey, Buffer.from([0])]), revision) : undefined;
       next?.catch(() => undefined); // settled below; this only silences an early rejection while we deliver
       let sinceYield = 0;
-      for (const raw of res.kvs) {
+      for (const kv of res.kvs) {
         if (++sinceYield >= LIST_YIELD_EVERY) {
           sinceYield = 0;
           await yieldToEventLoop();
         }
-        const key = raw.key.toString();
+        const key = kv.key;
         listed?.add(key);
-        const modRevision = Number(raw.mod_revision);
         const prev = this.known.get(key);
-        if (prev !== undefined && prev >= modRevision) continue;
-        this.known.set(key, modRevision);
+        if (prev !== undefined && prev >= kv.modRevision) continue;
+        this.known.set(key, kv.modRevision);
         this.checkStopped();
         try {
-          const r = h.onUpsert(toKeyValue(raw));
+          const r = h.onUpsert(kv);
           if (r) await r;
         } catch (err) {
           this.reportHandlerError(err, 'onUpsert');
@@ -257,7 +252,7 @@ export class ListWatcher {
       if (!next) break;
       res = await next;
     }
-    const rev = Number(revision);
+    const rev = revision;
     for (const key of listed ? [...this.known.keys()] : []) {
       if (listed?.has(key)) continue;
       this.known.delete(key);

@@ -1,7 +1,9 @@
-import type { Etcd3, IRequestOp } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { logger, type Logger } from '../observe/logger.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { StoreClosedError, isLeaseNotFoundError, toError } from './errors.js';
+import { rangeRaw, txnPutsDeletes } from './kv-calls.js';
+import type { TxnOp } from './kv-wire.js';
 import { LeaseManager } from './lease.js';
 import {
   countQuorumError,
@@ -216,10 +218,10 @@ export class SyncStore {
     while (i >= 0 && end[i] === 0xff) i--;
     const rangeEnd = i < 0 ? Buffer.from([0]) : Buffer.concat([end.subarray(0, i), Buffer.from([end[i]! + 1])]);
     const leaseId = this.lease?.id ?? '0';
-    const res = await this.client.kv.range({ key: from, range_end: rangeEnd });
+    const res = await rangeRaw(this.client, { key: from, rangeEnd });
     const base = this.prefix.length + 1;
     for (const kv of res.kvs) {
-      const key = kv.key.toString().slice(base);
+      const key = kv.key.slice(base);
       this.primed.set(key, kv.value);
       const e = this.entries.get(key);
       if (e?.desired !== undefined) continue;
@@ -417,16 +419,9 @@ export class SyncStore {
     const values: (Buffer | undefined)[] = batch.map((e) => e.desired);
     try {
       leaseId = this.lease ? await this.lease.current() : undefined;
-      const success: IRequestOp[] = new Array<IRequestOp>(batch.length);
-      for (let i = 0; i < batch.length; i++) {
-        const key = Buffer.from(this.fullKey(batch[i]!.key));
-        const value = values[i];
-        success[i] =
-          value === undefined
-            ? { request_delete_range: { key } }
-            : { request_put: leaseId === undefined ? { key, value } : { key, value, lease: leaseId } };
-      }
-      await this.client.kv.txn({ success });
+      const ops: TxnOp[] = new Array<TxnOp>(batch.length);
+      for (let i = 0; i < batch.length; i++) ops[i] = { key: this.fullKey(batch[i]!.key), value: values[i] };
+      await txnPutsDeletes(this.client, ops, leaseId);
       this.observe('txn', started, 'success');
       this.backoff.reset();
       const survived = generation === this.leaseGeneration;
