@@ -19,6 +19,7 @@ import {
 import { ExternalWorkloadManager, type ExternalWorkloadStatus } from './external-workload-manager.js';
 import { apiserverMetrics } from './metrics.js';
 import {
+  IPCACHE_ADDRESS_SPACE,
   NamespaceFilter,
   ipcacheOwnerFromValue,
   syncIdentities,
@@ -88,9 +89,11 @@ export class ClustermeshApiserver {
     const cluster = { name: o.clusterName, id: o.clusterId };
     await this.lease.adoptFrom([`cilium/cluster-config/${o.clusterName}`, `${NODES_PREFIX}/${o.clusterName}/`]);
 
-    const store = (prefix: string, noLease = false): SyncStore => {
+    /** `keyPrefix`: where keys go when that is below the resource's prefix (which names the canary). */
+    const store = (prefix: string, noLease = false, keyPrefix = prefix): SyncStore => {
       const s = new SyncStore(o.kvstore, {
-        prefix,
+        prefix: keyPrefix,
+        syncedKey: prefix,
         clusterName: o.clusterName,
         lease: this.lease,
         ...(noLease ? { noLease: true, canaryLease: this.lease } : {}),
@@ -101,7 +104,8 @@ export class ClustermeshApiserver {
     const nodes = store(NODES_PREFIX);
     const services = store(SERVICES_PREFIX);
     const identities = store(IDENTITIES_PREFIX, true);
-    const ipcache = store(IPCACHE_PREFIX);
+    // Keyed by the bare IP (the store's prefix includes the address space): no key string built per endpoint.
+    const ipcache = store(IPCACHE_PREFIX, false, `${IPCACHE_PREFIX}/${IPCACHE_ADDRESS_SPACE}`);
     const exportsStore = o.enableServiceExports ? store(SERVICE_EXPORTS_PREFIX) : undefined;
     // Only what this cluster owns is primed: nodes and services are per-cluster subtrees, the ipcache and the
     // identity range belong to this cluster's clustermesh etcd as a whole.
@@ -109,7 +113,7 @@ export class ClustermeshApiserver {
       nodes.prime(`${o.clusterName}/`),
       services.prime(`${o.clusterName}/`),
       identities.prime('id/'),
-      ipcache.prime('default/'),
+      ipcache.prime(),
       exportsStore?.prime(`${o.clusterName}/`),
     ]);
 
@@ -129,7 +133,7 @@ export class ClustermeshApiserver {
 
     syncIdentities(ciliumIdentities, identities, filter, cluster, this.log);
     syncNodes(ciliumNodes, nodes, cluster);
-    syncIpcache(endpoints, ipcache, filter, (ip) => ipcacheOwnerFromValue(ipcache.primedValue(`default/${ip}`)));
+    syncIpcache(endpoints, ipcache, filter, (ip) => ipcacheOwnerFromValue(ipcache.primedValue(ip)));
     syncServices({
       services: svcs,
       slices,

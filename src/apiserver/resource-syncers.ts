@@ -29,7 +29,7 @@ import { isExportedService, serviceToClusterService, sliceServiceName } from '..
 import { serviceToExport } from './service-export-converter.js';
 
 /** The address space of every ipcache key Cilium writes (`cilium/state/ip/v1/default/<ip>`). */
-const IPCACHE_KEY_PREFIX = 'default/';
+export const IPCACHE_ADDRESS_SPACE = 'default';
 
 export function nsName(o: K8sObject): string {
   return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -133,6 +133,7 @@ export function syncNodes(informer: Informer<CiliumNode>, store: SyncStore, clus
 
 /**
  * CiliumEndpoint -> `cilium/state/ip/v1/default/<ip>` for each address, with first-claim-wins ownership of IPs.
+ * `store` is keyed by the bare IP: its prefix is `cilium/state/ip/v1/default`.
  * At start-up a contested IP stays with the endpoint etcd already names, so a restart never flips an owner.
  */
 export function syncIpcache(
@@ -143,10 +144,10 @@ export function syncIpcache(
 ): IpcacheClaims {
   const claims = new IpcacheClaims({
     upsert: (ip, pair) => {
-      store.upsert(IPCACHE_KEY_PREFIX + ip, encodeIPIdentityPair(pair));
+      store.upsert(ip, encodeIPIdentityPair(pair));
     },
     delete: (ip) => {
-      store.delete(IPCACHE_KEY_PREFIX + ip);
+      store.delete(ip);
     },
   });
   const apply = (cep: CiliumEndpoint): void => {
