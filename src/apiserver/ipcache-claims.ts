@@ -8,17 +8,23 @@ import type { IPIdentityPair } from '../wire/index.js';
 export interface ClaimSink {
   upsert(ip: string, pair: IPIdentityPair): void;
   delete(ip: string): void;
+  /** The pair last upserted for `ip` (the owner's): needed only when another endpoint takes the IP over. */
+  published(ip: string): IPIdentityPair | undefined;
 }
 
-interface Claim {
+/** A contested IP: its owner and the endpoints waiting for it, in claim order (Map keeps insertion order). */
+interface Contest {
   owner: string;
-  pair: IPIdentityPair;
-  /**
-   * Waiting claimants in claim order (Map keeps insertion order). Created on the first contest only: a Map per
-   * IP is most of the memory and GC cost of 100k uncontested claims.
-   */
-  waiters: Map<string, IPIdentityPair> | undefined;
+  waiters: Map<string, IPIdentityPair>;
 }
+
+/**
+ * An uncontested IP is just its owner's key; the owner's pair lives in the sink. Nearly every IP is uncontested,
+ * and an object per IP (with the pair it would keep) was a tenth of the apiserver's heap at 100k endpoints.
+ */
+type Claim = string | Contest;
+
+const ownerOf = (c: Claim): string => (typeof c === 'string' ? c : c.owner);
 
 /** The IPs one endpoint claims: a bare string for the common single address, saving a Set per endpoint. */
 type ClaimedIps = string | readonly string[];
@@ -39,12 +45,14 @@ export class IpcacheClaims {
   }
 
   ownerOf(ip: string): string | undefined {
-    return this.claims.get(ip)?.owner;
+    const c = this.claims.get(ip);
+    return c === undefined ? undefined : ownerOf(c);
   }
 
   /** The endpoints waiting for `ip`, oldest first. */
   waitersOf(ip: string): string[] {
-    return [...(this.claims.get(ip)?.waiters?.keys() ?? [])];
+    const c = this.claims.get(ip);
+    return c === undefined || typeof c === 'string' ? [] : [...c.waiters.keys()];
   }
 
   /**
@@ -79,43 +87,46 @@ export class IpcacheClaims {
 
   private claim(ep: string, ip: string, pair: IPIdentityPair, preferred: string | undefined): void {
     const c = this.claims.get(ip);
-    if (!c) {
-      this.claims.set(ip, { owner: ep, pair, waiters: undefined });
+    if (c === undefined) {
+      this.claims.set(ip, ep);
       this.sink.upsert(ip, pair);
-    } else if (c.owner === ep) {
-      c.pair = pair;
+      return;
+    }
+    const owner = ownerOf(c);
+    if (owner === ep) {
       this.sink.upsert(ip, pair);
     } else if (preferred === ep) {
-      // etcd says this endpoint held the IP before our restart: it takes the key back, the other waits.
-      const waiters = new Map([[c.owner, c.pair]]);
-      for (const [k, v] of c.waiters ?? []) if (k !== ep) waiters.set(k, v);
-      c.waiters = waiters;
-      c.owner = ep;
-      c.pair = pair;
+      // etcd says this endpoint held the IP before our restart: it takes the key back, the other waits first.
+      const displaced = this.sink.published(ip);
+      const waiters = new Map<string, IPIdentityPair>(displaced ? [[owner, displaced]] : []);
+      if (typeof c !== 'string') for (const [k, v] of c.waiters) if (k !== ep) waiters.set(k, v);
+      this.claims.set(ip, waiters.size > 0 ? { owner: ep, waiters } : ep);
       this.sink.upsert(ip, pair);
+    } else if (typeof c === 'string') {
+      this.claims.set(ip, { owner, waiters: new Map([[ep, pair]]) });
     } else {
-      (c.waiters ??= new Map()).set(ep, pair);
+      c.waiters.set(ep, pair);
     }
   }
 
   private release(ep: string, ip: string): void {
     const c = this.claims.get(ip);
-    if (!c) return;
-    if (c.owner !== ep) {
-      c.waiters?.delete(ep);
+    if (c === undefined) return;
+    if (ownerOf(c) !== ep) {
+      if (typeof c !== 'string') {
+        c.waiters.delete(ep);
+        if (c.waiters.size === 0) this.claims.set(ip, c.owner);
+      }
       return;
     }
-    const next = c.waiters?.entries().next();
-    if (!next || next.done) {
+    if (typeof c === 'string') {
       this.claims.delete(ip);
       this.sink.delete(ip);
       return;
     }
-    const [owner, pair] = next.value;
-    c.waiters!.delete(owner);
-    if (c.waiters!.size === 0) c.waiters = undefined;
-    c.owner = owner;
-    c.pair = pair;
+    const [owner, pair] = c.waiters.entries().next().value!;
+    c.waiters.delete(owner);
+    this.claims.set(ip, c.waiters.size > 0 ? { owner, waiters: c.waiters } : owner);
     this.sink.upsert(ip, pair);
   }
 }

@@ -149,6 +149,10 @@ export function syncIpcache(
     delete: (ip) => {
       store.delete(ip);
     },
+    published: (ip) => {
+      const v = store.get(ip);
+      return v ? decodeIPIdentityPair(v, ip) : undefined;
+    },
   });
   const apply = (cep: CiliumEndpoint): void => {
     const pairs: IPIdentityPair[] = filter.isGlobal(cep.metadata.namespace) ? endpointToIpcache(cep) : [];

@@ -10,16 +10,20 @@ function pair(ip: string, id: number, pod = 'p'): IPIdentityPair {
 /** A sink that records what the ipcache would hold, and every write. */
 function recordingClaims(): { claims: IpcacheClaims; table: Map<string, number>; writes: string[] } {
   const table = new Map<string, number>();
+  const pairs = new Map<string, IPIdentityPair>();
   const writes: string[] = [];
   const claims = new IpcacheClaims({
     upsert: (ip, p) => {
       table.set(ip, p.ID);
+      pairs.set(ip, p);
       writes.push(`+${ip}=${p.ID}`);
     },
     delete: (ip) => {
       table.delete(ip);
+      pairs.delete(ip);
       writes.push(`-${ip}`);
     },
+    published: (ip) => pairs.get(ip),
   });
   return { claims, table, writes };
 }
@@ -72,6 +76,9 @@ describe('IpcacheClaims', () => {
     assert.equal(claims.ownerOf('10.0.0.9'), 'ns/old');
     assert.deepEqual(claims.waitersOf('10.0.0.9'), ['ns/new']);
     assert.equal(table.get('10.0.0.9'), 8);
+    claims.remove('ns/old');
+    assert.equal(claims.ownerOf('10.0.0.9'), 'ns/new', 'the displaced endpoint takes the IP once it is free');
+    assert.equal(table.get('10.0.0.9'), 7, 'with its own pair');
   });
 
   it('claims an address listed twice once, with the last value', () => {
