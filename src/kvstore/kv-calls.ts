@@ -76,8 +76,16 @@ export function rangeRaw(client: Etcd3, req: RangeRequest): Promise<RangeResult>
   return unary(client, RANGE_METHOD, context, encodeRangeRequest(req), decodeRangeResponse);
 }
 
-/** One Txn without compares that applies `ops` (puts under `lease` when given, and deletes). */
-export function txnPutsDeletes(client: Etcd3, ops: readonly TxnOp[], lease?: string): Promise<TxnResult> {
+/**
+ * One Txn without compares that applies `ops` (puts under `lease` when given, and deletes); each op's key is
+ * prefixed with `keyPrefix`.
+ */
+export function txnPutsDeletes(
+  client: Etcd3,
+  ops: readonly TxnOp[],
+  lease?: string,
+  keyPrefix?: Buffer,
+): Promise<TxnResult> {
   const context: CallContext = { service: 'KV', method: 'txn', params: {}, isStream: false };
-  return unary(client, TXN_METHOD, context, encodePutDeleteTxn(ops, lease), decodeTxnResponse);
+  return unary(client, TXN_METHOD, context, encodePutDeleteTxn(ops, lease, keyPrefix), decodeTxnResponse);
 }

@@ -9,6 +9,7 @@
 import type { KeyValue } from './types.js';
 
 /** Wire types. */
+const EMPTY = Buffer.alloc(0);
 const VARINT = 0;
 const FIXED64 = 1;
 const LENGTH_DELIMITED = 2;
@@ -58,17 +59,23 @@ export interface TxnOp {
 
 /**
  * A TxnRequest with no compares whose success branch is `ops`: PutRequest{key, value, lease} for each put,
- * DeleteRangeRequest{key} for each delete. `lease` is the decimal lease ID, or undefined for none.
+ * DeleteRangeRequest{key} for each delete. `lease` is the decimal lease ID, or undefined for none. Every key is
+ * `keyPrefix` followed by the op's key (a store's prefix, written without building each full key string).
  */
-export function encodePutDeleteTxn(ops: readonly TxnOp[], lease: string | undefined): Buffer {
+export function encodePutDeleteTxn(
+  ops: readonly TxnOp[],
+  lease: string | undefined,
+  keyPrefix: Buffer = EMPTY,
+): Buffer {
   const leaseBytes = lease === undefined || lease === '0' ? undefined : int64Varint(lease);
+  const prefixLen = keyPrefix.length;
   const leaseField = leaseBytes ? 1 + leaseBytes.length : 0;
   const keyLens = new Array<number>(ops.length);
   const bodyLens = new Array<number>(ops.length);
   let total = 0;
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
-    const keyLen = Buffer.byteLength(op.key);
+    const keyLen = prefixLen + Buffer.byteLength(op.key);
     keyLens[i] = keyLen;
     // PutRequest / DeleteRangeRequest body.
     let body = 1 + varintSize(keyLen) + keyLen;
@@ -92,7 +99,8 @@ export function encodePutDeleteTxn(ops: readonly TxnOp[], lease: string | undefi
     off = writeVarint(buf, off, body);
     buf[off++] = (1 << 3) | LENGTH_DELIMITED; // key
     off = writeVarint(buf, off, keyLen);
-    off += buf.write(op.key, off, keyLen, 'utf8');
+    if (prefixLen > 0) off += keyPrefix.copy(buf, off);
+    off += buf.write(op.key, off, keyLen - prefixLen, 'utf8');
     if (op.value !== undefined) {
       buf[off++] = (2 << 3) | LENGTH_DELIMITED; // PutRequest.value
       off = writeVarint(buf, off, op.value.length);

@@ -79,6 +79,8 @@ function needsWrite(e: Entry): boolean {
 export class SyncStore {
   readonly prefix: string;
   readonly canaryKey: string;
+  /** `<prefix>/` as bytes, written before each key of a transaction. */
+  private readonly keyPrefix: Buffer;
   private readonly lease: LeaseManager | undefined;
   private readonly ownsLease: boolean;
   private readonly unsubscribeLease: (() => void) | undefined;
@@ -120,6 +122,7 @@ export class SyncStore {
     opts: SyncStoreOptions,
   ) {
     this.prefix = opts.prefix.replace(/\/+$/, '');
+    this.keyPrefix = Buffer.from(`${this.prefix}/`);
     this.canaryKey = `${SYNCED_PREFIX}/${opts.clusterName}/${(opts.syncedKey ?? this.prefix).replace(/^\/+/, '')}`;
     this.maxTxnOps = opts.maxTxnOps ?? MAX_TXN_OPS;
     this.maxInFlight = opts.maxTxnsInFlight ?? MAX_TXNS_IN_FLIGHT;
@@ -420,8 +423,8 @@ export class SyncStore {
     try {
       leaseId = this.lease ? await this.lease.current() : undefined;
       const ops: TxnOp[] = new Array<TxnOp>(batch.length);
-      for (let i = 0; i < batch.length; i++) ops[i] = { key: this.fullKey(batch[i]!.key), value: values[i] };
-      await txnPutsDeletes(this.client, ops, leaseId);
+      for (let i = 0; i < batch.length; i++) ops[i] = { key: batch[i]!.key, value: values[i] };
+      await txnPutsDeletes(this.client, ops, leaseId, this.keyPrefix);
       this.observe('txn', started, 'success');
       this.backoff.reset();
       const survived = generation === this.leaseGeneration;

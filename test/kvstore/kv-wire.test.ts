@@ -60,9 +60,22 @@ describe('kv-wire codec against a real etcd', () => {
       { key: 'w/gone', value: undefined },
       { key: 'w/nolease', value: Buffer.from('plain') },
     ]);
+    // A key prefix written before every key (a store's prefix), here with a multi-byte character in both parts.
+    await txnPutsDeletes(
+      client,
+      [
+        { key: 'ä1', value: Buffer.from('p1') },
+        { key: 'x', value: undefined },
+      ],
+      undefined,
+      Buffer.from('w/prë/'),
+    );
+    await client.put('w/prë/x').value('to be deleted through the prefix');
+    await txnPutsDeletes(client, [{ key: 'x', value: undefined }], undefined, Buffer.from('w/prë/'));
     const ref = await reference(client, 'w/');
     const byKey = new Map(ref.kvs.map((kv) => [kv.key, kv]));
-    assert.deepEqual([...byKey.keys()].sort(), ['w/a', 'w/big', 'w/empty', 'w/nolease', 'w/ü-ключ'].sort());
+    assert.deepEqual([...byKey.keys()].sort(), ['w/a', 'w/big', 'w/empty', 'w/nolease', 'w/prë/ä1', 'w/ü-ключ'].sort());
+    assert.equal(byKey.get('w/prë/ä1')?.value, Buffer.from('p1').toString('hex'));
     assert.equal(byKey.get('w/a')?.value, Buffer.from('{"x":1}').toString('hex'));
     assert.equal(byKey.get('w/big')?.value, big.toString('hex'));
     assert.equal(byKey.get('w/empty')?.value, '');
