@@ -1,5 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import type { ClusterSource, Informer } from '../k8s/source.js';
+import type { ClusterSource, Informer, InformerOptions } from '../k8s/source.js';
 import type { ObjectStore } from '../k8s/object-store.js';
 import type { K8sObject } from '../k8s/types.js';
 import { ClusterConfigPublisher } from '../kvstore/cluster-config-publisher.js';
@@ -117,8 +117,8 @@ export class ClustermeshApiserver {
       exportsStore?.prime(`${o.clusterName}/`),
     ]);
 
-    const inf = <K extends Parameters<ClusterSource['informer']>[0]>(kind: K) => {
-      const i = o.source.informer(kind);
+    const inf = <K extends Parameters<ClusterSource['informer']>[0]>(kind: K, opts?: InformerOptions) => {
+      const i = o.source.informer(kind, opts);
       this.informers.push(i);
       return i;
     };
@@ -126,7 +126,8 @@ export class ClustermeshApiserver {
     const filter = new NamespaceFilter(namespaces, o.defaultGlobalNamespace ?? true);
     const ciliumIdentities = inf('CiliumIdentity');
     const ciliumNodes = inf('CiliumNode');
-    const endpoints = inf('CiliumEndpoint');
+    // The most numerous objects by far: syncIpcache keeps their addresses, the informer keeps nothing.
+    const endpoints = inf('CiliumEndpoint', { cache: false });
     const svcs = inf('Service');
     const slices = inf('EndpointSlice');
     const exportObjs = o.enableServiceExports ? inf('ServiceExport') : undefined;

@@ -135,6 +135,9 @@ export function syncNodes(informer: Informer<CiliumNode>, store: SyncStore, clus
  * CiliumEndpoint -> `cilium/state/ip/v1/default/<ip>` for each address, with first-claim-wins ownership of IPs.
  * `store` is keyed by the bare IP: its prefix is `cilium/state/ip/v1/default`.
  * At start-up a contested IP stays with the endpoint etcd already names, so a restart never flips an owner.
+ *
+ * The informer may be one without a cache (every change arrives at onAdd, deletes carry the name only): what is
+ * kept per endpoint is its addresses, exported or not, so that a namespace turning global can claim them.
  */
 export function syncIpcache(
   informer: Informer<CiliumEndpoint>,
@@ -154,19 +157,29 @@ export function syncIpcache(
       return v ? decodeIPIdentityPair(v, ip) : undefined;
     },
   });
+  /** namespace -> endpoint name -> its ipcache entries (whether the namespace is exported or not). */
+  const addresses = new Map<string, Map<string, IPIdentityPair[]>>();
   const apply = (cep: CiliumEndpoint): void => {
-    const pairs: IPIdentityPair[] = filter.isGlobal(cep.metadata.namespace) ? endpointToIpcache(cep) : [];
-    claims.set(nsName(cep), pairs, informer.hasSynced() ? undefined : existingOwner);
+    const ns = cep.metadata.namespace ?? '';
+    const pairs = endpointToIpcache(cep);
+    let inNs = addresses.get(ns);
+    if (pairs.length > 0) {
+      if (!inNs) addresses.set(ns, (inNs = new Map()));
+      inNs.set(cep.metadata.name, pairs);
+    } else inNs?.delete(cep.metadata.name);
+    claims.set(nsName(cep), filter.isGlobal(ns) ? pairs : [], informer.hasSynced() ? undefined : existingOwner);
   };
   informer.on({
     onAdd: apply,
     onUpdate: apply,
     onDelete: (cep) => {
+      addresses.get(cep.metadata.namespace ?? '')?.delete(cep.metadata.name);
       claims.remove(nsName(cep));
     },
   });
   filter.onChange((ns) => {
-    for (const cep of informer.list()) if (cep.metadata.namespace === ns) apply(cep);
+    const global = filter.isGlobal(ns);
+    for (const [name, pairs] of addresses.get(ns) ?? []) claims.set(`${ns}/${name}`, global ? pairs : []);
   });
   return claims;
 }

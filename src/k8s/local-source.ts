@@ -87,6 +87,7 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
   private readonly match: LabelMatcher;
   private readonly root: string;
   private readonly parseKey: (key: string) => ParsedObjectKey | undefined;
+  private readonly caching: boolean;
   private started = false;
   private stopped = false;
 
@@ -102,6 +103,7 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
     this.root = sourceOpts.prefix ?? REGISTRY_PREFIX;
     this.match = toMatcher(opts.labelSelector);
     this.parseKey = objectKeyParser(kind, this.root);
+    this.caching = opts.cache ?? true;
     this.synced = new Promise((resolve) => {
       this.resolveSynced = resolve;
     });
@@ -151,10 +153,12 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
   }
 
   list(): ObjectOf<K>[] {
+    this.assertCaching('list()');
     return [...this.cache.values()];
   }
 
   get(namespace: string | undefined, name: string): ObjectOf<K> | undefined {
+    this.assertCaching('get()');
     return this.cache.get(objectRef(KINDS[this.kind].namespaced ? namespace : undefined, name));
   }
 
@@ -162,6 +166,19 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
     this.stopped = true;
     await this.watcher.stop();
     await this.queue;
+  }
+
+  private assertCaching(what: string): void {
+    if (!this.caching)
+      throw new Error(`${what} on a ${this.kind} informer created with cache: false, which keeps no objects`);
+  }
+
+  /** What onDelete receives from an informer without a cache: the object's identity only. */
+  private stub(where: ParsedObjectKey): ObjectOf<K> {
+    const info = KINDS[this.kind];
+    const metadata: { name: string; namespace?: string } = { name: where.name };
+    if (where.namespace !== undefined) metadata.namespace = where.namespace;
+    return { apiVersion: info.apiVersion, kind: this.kind, metadata } as ObjectOf<K>;
   }
 
   private markSynced(): void {
@@ -178,7 +195,6 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
       return undefined;
     }
     const ref = where.ref;
-    const old = this.cache.get(ref);
     let obj: ObjectOf<K>;
     try {
       obj = decodeObject(this.kind, kv.key, kv.value, kv.modRevision, this.root, where);
@@ -186,8 +202,16 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
       invalidObjects().inc({ kind: this.kind });
       log.warn({ key: kv.key, err }, 'ignoring an invalid object in the state store');
       // Whatever was cached under this key is gone: it was replaced by something unusable.
+      if (!this.caching) return this.enqueue('delete', this.stub(where), undefined);
+      const old = this.cache.get(ref);
       return old ? this.removeRef(ref, old) : undefined;
     }
+    if (!this.caching) {
+      // The ListWatcher delivers each revision of a key once, so this is a real change.
+      if (!this.match(obj.metadata.labels)) return this.enqueue('delete', this.stub(where), undefined);
+      return this.enqueue('add', obj, undefined);
+    }
+    const old = this.cache.get(ref);
     if (!this.match(obj.metadata.labels)) return old ? this.removeRef(ref, old) : undefined;
     if (old?.metadata.resourceVersion === obj.metadata.resourceVersion) return undefined;
     this.cache.set(ref, obj);
@@ -197,6 +221,7 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
   private remove(key: string): Promise<void> | undefined {
     const where = this.parseKey(key);
     if (!where) return undefined;
+    if (!this.caching) return this.enqueue('delete', this.stub(where), undefined);
     const old = this.cache.get(where.ref);
     return old ? this.removeRef(where.ref, old) : undefined;
   }

@@ -178,6 +178,14 @@ describe('clustermesh-apiserver against real etcd', () => {
       (kv) => !('cilium/state/ip/v1/default/10.70.9.1' in kv),
       'quiet endpoint withdrawn',
     );
+    // Changed while withdrawn, then the namespace turns global again: the current addresses are exported.
+    await objects.apply(cep('quiet', 'q1', '10.70.9.11', 459002));
+    await objects.apply(ns('quiet', { 'clustermesh.cilium.io/global': 'true' }));
+    await eventually(
+      () => dump(mesh, 'cilium/state/ip/'),
+      (kv) => 'cilium/state/ip/v1/default/10.70.9.11' in kv && !('cilium/state/ip/v1/default/10.70.9.1' in kv),
+      'quiet endpoint exported again with its new address',
+    );
     await stopAll();
     // With the default off, only namespaces annotated global=true export.
     await objects.applyAll([

@@ -119,6 +119,38 @@ describe('LocalClusterSource', () => {
     assert.deepEqual(late.events.map((e) => e.split(' ').slice(0, 2).join(' ')).sort(), ['add shop/a', 'add shop/c']);
   });
 
+  it('without a cache: delivers every change to onAdd and deletes as a stub, and keeps no object', async () => {
+    const { store, source } = setup(writer);
+    const a = await store.create(pod('a', { app: 'web' }));
+    const inf = source.informer('Pod', { cache: false });
+    const got: string[] = [];
+    inf.on({
+      onAdd: (o) => {
+        got.push(`add ${ref(o)} ${o.spec?.nodeName ?? ''} ${o.metadata.resourceVersion ?? ''}`);
+      },
+      onUpdate: () => {
+        got.push('update');
+      },
+      onDelete: (o) => {
+        got.push(`delete ${ref(o)} ${o.kind} ${JSON.stringify(Object.keys(o.metadata))}`);
+      },
+    });
+    inf.start();
+    await inf.synced;
+    const a2 = await store.update({ ...a, spec: { nodeName: 'worker-b' } });
+    await store.apply(pod('a', { app: 'web' }, 'shop')); // back to worker-a: a change
+    await store.delete('Pod', 'shop', 'a');
+    await waitFor('four events', () => got.length >= 4);
+    await sleep(100); // would expose a spurious event
+    assert.equal(got.length, 4, got.join('\n'));
+    assert.equal(got[0], `add shop/a worker-a ${a.metadata.resourceVersion!}`);
+    assert.equal(got[1], `add shop/a worker-b ${a2.metadata.resourceVersion!}`);
+    assert.match(got[2]!, /^add shop\/a worker-a \d+$/);
+    assert.equal(got[3], 'delete shop/a Pod ["name","namespace"]');
+    assert.throws(() => inf.list(), /cache: false/);
+    assert.throws(() => inf.get('shop', 'a'), /cache: false/);
+  });
+
   it('honours namespace and label selector, deleting objects that stop matching', async () => {
     const { store, source } = setup(writer);
     await store.create(pod('a', { app: 'web' }));
