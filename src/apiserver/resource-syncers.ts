@@ -164,7 +164,7 @@ export function syncIpcache(
     const pairs = endpointToIpcache(cep);
     let inNs = addresses.get(ns);
     if (pairs.length > 0) {
-      if (!inNs) addresses.set(ns, (inNs = new Map()));
+      if (!inNs) addresses.set(ns, (inNs = new Map<string, IPIdentityPair[]>()));
       inNs.set(cep.metadata.name, pairs);
     } else inNs?.delete(cep.metadata.name);
     claims.set(nsName(cep), filter.isGlobal(ns) ? pairs : [], informer.hasSynced() ? undefined : existingOwner);
