@@ -65,7 +65,7 @@ export class IpcacheClaims {
     if (pairs.length === 1 && (prev === undefined || typeof prev === 'string')) {
       const pair = pairs[0]!;
       if (prev !== undefined && prev !== pair.IP) this.release(ep, prev);
-      this.claim(ep, pair.IP, pair, preferredOwner?.(pair.IP));
+      this.claim(ep, pair.IP, pair, preferredOwner);
       this.byEndpoint.set(ep, pair.IP);
       return;
     }
@@ -75,7 +75,7 @@ export class IpcacheClaims {
     for (const pair of pairs) {
       // The same address listed twice: claimed once, the last entry's value counts.
       if (!kept.includes(pair.IP)) kept.push(pair.IP);
-      this.claim(ep, pair.IP, pair, preferredOwner?.(pair.IP));
+      this.claim(ep, pair.IP, pair, preferredOwner);
     }
     if (kept.length === 0) this.byEndpoint.delete(ep);
     else this.byEndpoint.set(ep, kept.length === 1 ? kept[0]! : kept);
@@ -85,7 +85,13 @@ export class IpcacheClaims {
     this.set(ep, []);
   }
 
-  private claim(ep: string, ip: string, pair: IPIdentityPair, preferred: string | undefined): void {
+  private claim(
+    ep: string,
+    ip: string,
+    pair: IPIdentityPair,
+    /** Asked only for a contested IP: nearly every claim is uncontested. */
+    preferredOwner: ((ip: string) => string | undefined) | undefined,
+  ): void {
     const c = this.claims.get(ip);
     if (c === undefined) {
       this.claims.set(ip, ep);
@@ -95,7 +101,7 @@ export class IpcacheClaims {
     const owner = ownerOf(c);
     if (owner === ep) {
       this.sink.upsert(ip, pair);
-    } else if (preferred === ep) {
+    } else if (preferredOwner?.(ip) === ep) {
       // etcd says this endpoint held the IP before our restart: it takes the key back, the other waits first.
       const displaced = this.sink.published(ip);
       const waiters = new Map<string, IPIdentityPair>(displaced ? [[owner, displaced]] : []);
