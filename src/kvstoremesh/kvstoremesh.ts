@@ -4,6 +4,7 @@ import { RemoteClusterManager, type RemoteClusterTuning } from '../kvstore/remot
 import { logger } from '../observe/logger.js';
 import { CACHE_PREFIX, type MaxConnectedClusters } from '../wire/index.js';
 import { bootstrapSeconds, remoteClusters } from './metrics.js';
+import { cachedRemotes, retrying } from './cache-cleanup.js';
 import { RemoteMirror, type RemoteMirrorStatus } from './remote-mirror.js';
 
 /** Cilium's defaults (--per-cluster-ready-timeout, --global-ready-timeout). */
@@ -114,6 +115,24 @@ export class KVStoreMesh {
     log.info({ configDir: this.opts.configDir, cluster: this.opts.clusterName }, 'starting kvstoremesh');
     this.manager.start();
     this.checkReady();
+    void this.removeStaleRemotes();
+  }
+
+  /**
+   * A remote whose config file went away while kvstoremesh was down left its copies behind, under the lease this
+   * run adopted: without this they would never go. They are removed as any other removed remote.
+   */
+  private async removeStaleRemotes(): Promise<void> {
+    let found = new Set<string>();
+    const ok = await retrying(
+      'looking for remotes removed while kvstoremesh was down',
+      async () => {
+        found = await cachedRemotes(this.opts.local);
+      },
+      { signal: this.shutdown.signal, log },
+    );
+    if (!ok) return;
+    for (const name of found) this.manager.removeStale(name);
   }
 
   /** Resolves once ready (see the class comment). */

@@ -155,4 +155,40 @@ describe('KVStoreMesh: reconnects, removals and restarts', () => {
     for (const [k, v] of afterReAdd) assert.equal(v.modRevision, before.get(k)?.modRevision, `${k} not rewritten`);
     assert.ok(await getKey(lc, 'cilium/synced/c3/cilium/cache/nodes/v1'));
   });
+
+  it('a remote removed while kvstoremesh was down is removed at the next start, after the grace period', async () => {
+    const old = meshes.at(-1)!;
+    const c4 = await readyRemote('c4', 4);
+    remotes.push(c4);
+    await dir.write('c4', c4.etcd.endpoint);
+    await waitFor('c4 ready', () => old.status().remotes.find((r) => r.name === 'c4')?.ready === true);
+    assert.ok((await readPrefix(lc, 'cilium/cache/ip/v1/c4/')).size > 0, 'c4 copied');
+    await old.stop();
+    await dir.remove('c4');
+    // Something of the local cluster itself under cilium/synced/ must survive the cleanup.
+    await lc.put('cilium/synced/c1/cilium/state/nodes/v1').value('2026-01-01T00:00:00Z');
+
+    const km = start();
+    await km.start();
+    await waitForAsync(
+      'c4 cluster config deleted',
+      async () => (await getKey(lc, 'cilium/cluster-config/c4')) === undefined,
+    );
+    assert.ok((await readPrefix(lc, 'cilium/cache/ip/v1/c4/')).size > 0, 'cache kept during the grace period');
+    assert.deepEqual(km.status().removing, ['c4']);
+    await waitForAsync('c4 cache, canaries and marker deleted', async () => {
+      const keys = [
+        ...(await readPrefix(lc, 'cilium/cache/')).keys(),
+        ...(await readPrefix(lc, 'cilium/synced/')).keys(),
+      ];
+      return !keys.some((k) => k.includes('/c4/') || k.endsWith('/c4'));
+    });
+    assert.ok((await readPrefix(lc, 'cilium/cache/nodes/v1/c3/')).size > 0, 'the configured remote c3 is untouched');
+    assert.ok(await getKey(lc, 'cilium/synced/c1/cilium/state/nodes/v1'), 'the local canary is untouched');
+    await waitFor('removal finished', () => km.status().removing.length === 0);
+    assert.deepEqual(
+      km.status().remotes.map((r) => r.name),
+      ['c3'],
+    );
+  });
 });

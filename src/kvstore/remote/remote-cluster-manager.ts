@@ -141,11 +141,27 @@ export class RemoteClusterManager<R extends ManagedRemote> implements RemoteClus
     });
   }
 
+  /**
+   * Removes a remote that left the mesh while the process was down: found in what the process wrote before, not in
+   * the config directory. It goes as if its config file had just been deleted (kvstoremesh's grace period
+   * included). Nothing happens for a configured remote, one being removed, or the local cluster.
+   */
+  removeStale(cluster: string): void {
+    if (this.stopped || !this.started) return;
+    if (this.active.has(cluster) || this.removing.has(cluster) || cluster === this.localClusterName) return;
+    log.info({ cluster }, 'remote cluster left the mesh while this process was down; removing what is left of it');
+    this.scheduleRemoval(cluster, this.opts.create(cluster, '', this));
+  }
+
   private remove(cluster: string): void {
     const r = this.active.get(cluster);
     if (!r) return;
     this.active.delete(cluster);
     this.opts.onCountChange?.(this.active.size);
+    this.scheduleRemoval(cluster, r);
+  }
+
+  private scheduleRemoval(cluster: string, r: R): void {
     const previous = this.removing.get(cluster)?.done ?? Promise.resolve();
     const abort = new AbortController();
     const done: Promise<void> = previous
