@@ -9,6 +9,7 @@ import { SyncStore } from '../kvstore/sync-store.js';
 import { logger } from '../observe/logger.js';
 import {
   IDENTITIES_PREFIX,
+  IPCACHE_ADDRESS_SPACE,
   IPCACHE_PREFIX,
   NODES_PREFIX,
   SERVICES_PREFIX,
@@ -19,7 +20,6 @@ import {
 import { ExternalWorkloadManager, type ExternalWorkloadStatus } from './external-workload-manager.js';
 import { apiserverMetrics } from './metrics.js';
 import {
-  IPCACHE_ADDRESS_SPACE,
   NamespaceFilter,
   ipcacheOwnerFromValue,
   syncIdentities,

@@ -28,9 +28,6 @@ import { ciliumNodeToNode, type ClusterIdentity } from '../k8s/node-converter.js
 import { isExportedService, serviceToClusterService, sliceServiceName } from '../k8s/service-converter.js';
 import { serviceToExport } from './service-export-converter.js';
 
-/** The address space of every ipcache key Cilium writes (`cilium/state/ip/v1/default/<ip>`). */
-export const IPCACHE_ADDRESS_SPACE = 'default';
-
 export function nsName(o: K8sObject): string {
   return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 }
