@@ -8,6 +8,7 @@ process.env.CMESH_LOG_LEVEL ??= 'warn';
 const { createEtcdClient } = await import('../src/kvstore/client.js');
 const { ClustermeshApiserver } = await import('../src/apiserver/apiserver.js');
 const { LocalClusterSource } = await import('../src/k8s/local-source.js');
+const { BENCH_CLUSTER } = await import('./apiserver-cluster.js');
 
 const [stateEndpoint, meshEndpoint] = process.argv.slice(2);
 if (!stateEndpoint || !meshEndpoint) {
@@ -17,13 +18,7 @@ if (!stateEndpoint || !meshEndpoint) {
 const state = createEtcdClient({ endpoints: [stateEndpoint] });
 const mesh = createEtcdClient({ endpoints: [meshEndpoint] });
 const source = new LocalClusterSource(state);
-const api = new ClustermeshApiserver({
-  clusterName: 'east',
-  clusterId: 7,
-  maxConnectedClusters: 255,
-  source,
-  kvstore: mesh,
-});
+const api = new ClustermeshApiserver({ ...BENCH_CLUSTER, source, kvstore: mesh });
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 await api.start();

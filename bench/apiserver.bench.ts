@@ -21,6 +21,7 @@ process.env.CMESH_LOG_LEVEL ??= 'warn';
 const { TestEtcd } = await import('../test/harness/etcd.js');
 const { ClustermeshApiserver } = await import('../src/apiserver/apiserver.js');
 const { LocalClusterSource } = await import('../src/k8s/local-source.js');
+const { BENCH_CLUSTER } = await import('./apiserver-cluster.js');
 const run = promisify(execFile);
 const CHILD = new URL('./apiserver-bootstrap.child.ts', import.meta.url).pathname;
 const { encodeObject } = await import('../src/k8s/codec.js');
@@ -156,13 +157,7 @@ try {
   // The streaming run (c) in this process: the apiserver bootstrapped once more, then fed live changes.
   await resetStore(mesh);
   const source = new LocalClusterSource(state);
-  const api = new ClustermeshApiserver({
-    clusterName: 'east',
-    clusterId: 7,
-    maxConnectedClusters: 255,
-    source,
-    kvstore: mesh,
-  });
+  const api = new ClustermeshApiserver({ ...BENCH_CLUSTER, source, kvstore: mesh });
   await api.start();
   await api.waitReady();
 

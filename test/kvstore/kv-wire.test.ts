@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Etcd3 } from 'etcd3';
 import { TestEtcd } from '../harness/etcd.js';
-import { createEtcdClient } from '../../src/kvstore/client.js';
 import { rangeRaw, txnPutsDeletes } from '../../src/kvstore/kv-calls.js';
 import {
   KvWireError,
@@ -33,12 +32,9 @@ describe('kv-wire codec against a real etcd', () => {
   let client: Etcd3;
   before(async () => {
     etcd = await TestEtcd.start();
-    client = createEtcdClient({ endpoints: [etcd.endpoint] });
+    client = await etcd.client(); // closed by etcd.stop()
   });
-  after(async () => {
-    client.close();
-    await etcd.stop();
-  });
+  after(() => etcd.stop());
 
   it('writes puts (with a real, 64-bit lease ID) and deletes that etcd applies exactly', async () => {
     const lease = client.lease(60, { autoKeepAlive: false });
