@@ -86,6 +86,8 @@ export class RemoteMirror implements ManagedRemote, RemoteClusterHandler {
   private published: string | undefined;
   private heldId: number | undefined;
   private everSynced = false;
+  /** The reachability marker has been written at least once. */
+  private markedReachable = false;
 
   constructor(private readonly opts: RemoteMirrorOptions) {
     this.name = opts.name;
@@ -116,9 +118,12 @@ export class RemoteMirror implements ManagedRemote, RemoteClusterHandler {
     return this.link.hasConnected;
   }
 
-  /** Every canary has been written at least once. */
+  /**
+   * Every canary, and the reachability marker, have been written at least once: an agent that starts reading the
+   * cache once kvstoremesh is ready must not find the remote unreachable for want of the marker.
+   */
   get synced(): boolean {
-    this.everSynced ||= this.stores.canariesWritten && this.link.hasConnected;
+    this.everSynced ||= this.stores.canariesWritten && this.link.hasConnected && this.markedReachable;
     return this.everSynced;
   }
 
@@ -226,8 +231,10 @@ export class RemoteMirror implements ManagedRemote, RemoteClusterHandler {
         const lease = await this.opts.lease.current();
         // Already marked under our (possibly adopted) lease: leave it, a restart rewrites nothing unchanged.
         const cur = await this.opts.local.kv.range({ key });
-        if (cur.kvs[0]?.lease === lease) return;
-        await this.opts.local.kv.put({ key, value: Buffer.from(new Date().toISOString()), lease });
+        if (cur.kvs[0]?.lease !== lease) {
+          await this.opts.local.kv.put({ key, value: Buffer.from(new Date().toISOString()), lease });
+        }
+        this.markedReachable = true;
       } else {
         await this.opts.local.kv.deleteRange({ key });
       }
