@@ -7,6 +7,7 @@ import { readClusterRecord } from '../k8s/local-cluster-record.js';
 import { HealthServer } from '../observe/health-server.js';
 import { logger } from '../observe/logger.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
+import { setKvstoreMetricsNamespace } from '../kvstore/metrics.js';
 import { untilStopSignal } from '../observe/signals.js';
 import { validateLocalCluster } from '../wire/index.js';
 import { ClustermeshApiserver } from './apiserver.js';
@@ -26,6 +27,8 @@ export interface ApiserverRunOptions {
 export async function runApiserver(o: ApiserverRunOptions): Promise<void> {
   const log = logger('clustermesh-apiserver');
   const maxCC = validateLocalCluster(o.clusterName, o.clusterId, o.maxConnectedClusters);
+  // Cilium's names for this daemon's kvstore metrics (the agent keeps cilium_kvstore_*).
+  setKvstoreMetricsNamespace('cilium_clustermesh_apiserver');
   collectProcessMetrics();
   const state = createEtcdClient(o.stateEtcd);
   const kvstore = createEtcdClient(o.kvstore);

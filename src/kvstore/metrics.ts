@@ -1,4 +1,22 @@
-import { Counter, Gauge, Histogram, metric } from '../observe/metrics.js';
+import { Counter, Gauge, Histogram, metric, registry } from '../observe/metrics.js';
+
+/** Who owns a process's kvstore metrics: Cilium names them after the daemon. */
+export type KvstoreMetricsNamespace = 'cilium' | 'cilium_clustermesh_apiserver' | 'cilium_kvstoremesh';
+
+/** `cilium_kvstore_` in the agent, `cilium_clustermesh_apiserver_kvstore_` and `cilium_kvstoremesh_kvstore_` in the others. */
+let prefix = 'cilium_kvstore_';
+
+/**
+ * Names this process's kvstore metrics as Cilium's daemon of that kind does. Called by a daemon's main before it
+ * creates anything that records metrics; it refuses once a kvstore metric exists under the old name.
+ */
+export function setKvstoreMetricsNamespace(namespace: KvstoreMetricsNamespace): void {
+  const next = `${namespace}_kvstore_`;
+  if (next === prefix) return;
+  const existing = registry.getMetricsAsArray().find((m) => m.name.startsWith(prefix));
+  if (existing) throw new Error(`kvstore metrics already exist as ${existing.name}; set their namespace first`);
+  prefix = next;
+}
 
 /**
  * Cilium's metric label for a key: `cilium/state/nodes/v1/...` -> `nodes/v1`; short keys keep their first 12
@@ -12,10 +30,10 @@ export function scopeFromKey(key: string): string {
 
 export const operationsDuration = (): Histogram<'action' | 'kind' | 'outcome' | 'scope'> =>
   metric(
-    'cilium_kvstore_operations_duration_seconds',
+    `${prefix}operations_duration_seconds`,
     (registers) =>
       new Histogram({
-        name: 'cilium_kvstore_operations_duration_seconds',
+        name: `${prefix}operations_duration_seconds`,
         help: 'Duration of kvstore operation',
         labelNames: ['action', 'kind', 'outcome', 'scope'] as const,
         registers,
@@ -24,10 +42,10 @@ export const operationsDuration = (): Histogram<'action' | 'kind' | 'outcome' | 
 
 export const eventsQueueSeconds = (): Histogram<'action' | 'scope'> =>
   metric(
-    'cilium_kvstore_events_queue_seconds',
+    `${prefix}events_queue_seconds`,
     (registers) =>
       new Histogram({
-        name: 'cilium_kvstore_events_queue_seconds',
+        name: `${prefix}events_queue_seconds`,
         help: 'Seconds waited before a received event was queued',
         labelNames: ['action', 'scope'] as const,
         buckets: [0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1],
@@ -37,10 +55,10 @@ export const eventsQueueSeconds = (): Histogram<'action' | 'scope'> =>
 
 export const quorumErrors = (): Counter<'error'> =>
   metric(
-    'cilium_kvstore_quorum_errors_total',
+    `${prefix}quorum_errors_total`,
     (registers) =>
       new Counter({
-        name: 'cilium_kvstore_quorum_errors_total',
+        name: `${prefix}quorum_errors_total`,
         help: 'Number of quorum errors',
         labelNames: ['error'] as const,
         registers,
@@ -49,10 +67,10 @@ export const quorumErrors = (): Counter<'error'> =>
 
 export const syncQueueSize = (): Gauge<'scope' | 'source_cluster'> =>
   metric(
-    'cilium_kvstore_sync_queue_size',
+    `${prefix}sync_queue_size`,
     (registers) =>
       new Gauge({
-        name: 'cilium_kvstore_sync_queue_size',
+        name: `${prefix}sync_queue_size`,
         help: 'Number of elements queued for synchronization in the kvstore',
         labelNames: ['scope', 'source_cluster'] as const,
         registers,
@@ -61,10 +79,10 @@ export const syncQueueSize = (): Gauge<'scope' | 'source_cluster'> =>
 
 export const syncErrors = (): Counter<'scope' | 'source_cluster'> =>
   metric(
-    'cilium_kvstore_sync_errors_total',
+    `${prefix}sync_errors_total`,
     (registers) =>
       new Counter({
-        name: 'cilium_kvstore_sync_errors_total',
+        name: `${prefix}sync_errors_total`,
         help: 'Number of times synchronization to the kvstore failed',
         labelNames: ['scope', 'source_cluster'] as const,
         registers,
@@ -73,10 +91,10 @@ export const syncErrors = (): Counter<'scope' | 'source_cluster'> =>
 
 export const initialSyncCompleted = (): Gauge<'scope' | 'source_cluster' | 'action'> =>
   metric(
-    'cilium_kvstore_initial_sync_completed',
+    `${prefix}initial_sync_completed`,
     (registers) =>
       new Gauge({
-        name: 'cilium_kvstore_initial_sync_completed',
+        name: `${prefix}initial_sync_completed`,
         help: 'Whether the initial synchronization from/to the kvstore has completed',
         labelNames: ['scope', 'source_cluster', 'action'] as const,
         registers,

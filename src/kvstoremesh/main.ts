@@ -6,6 +6,7 @@ import { readClusterRecord } from '../k8s/local-cluster-record.js';
 import { parseDuration } from '../observe/duration.js';
 import { logger } from '../observe/logger.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
+import { setKvstoreMetricsNamespace } from '../kvstore/metrics.js';
 import { untilStopSignal } from '../observe/signals.js';
 import { validateLocalCluster } from '../wire/index.js';
 import { GLOBAL_READY_TIMEOUT_MS, KVStoreMesh, PER_CLUSTER_READY_TIMEOUT_MS } from './kvstoremesh.js';
@@ -31,6 +32,8 @@ export interface KVStoreMeshRunOptions {
 export async function runKVStoreMesh(o: KVStoreMeshRunOptions): Promise<void> {
   const log = logger('kvstoremesh');
   const maxCC = validateLocalCluster(o.clusterName, o.clusterId, o.maxConnectedClusters);
+  // Cilium's names for this daemon's kvstore metrics (the agent keeps cilium_kvstore_*).
+  setKvstoreMetricsNamespace('cilium_kvstoremesh');
   collectProcessMetrics();
   const local = createEtcdClient(o.kvstore);
   const km = new KVStoreMesh({

@@ -108,6 +108,9 @@ describe('cmesh kvstoremesh (the command)', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, /cilium_kvstoremesh_remote_clusters 1/);
     assert.match(metrics, /cilium_kvstoremesh_bootstrap_seconds\{source_cluster="c1"\}/);
+    // The kvstore layer's metrics carry kvstoremesh's name, as Cilium's do.
+    assert.match(metrics, /cilium_kvstoremesh_kvstore_operations_duration_seconds_count\{/);
+    assert.doesNotMatch(metrics, /^cilium_kvstore_/m);
 
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
