@@ -12,12 +12,13 @@ import type { AgentStatus, RemoteClusterStatus } from '../agent/api-types.js';
 import { AGENT_SOCKET_NAME } from '../agent/main.js';
 import { clusterPaths } from '../mesh/home.js';
 import { loadCluster } from '../mesh/local-cluster.js';
-import { contextOption } from './context.js';
 import { emit, outputOption, table, type OutputFormat } from './output.js';
 
 interface ViewOptions {
-  context: string;
+  context?: string;
   node?: string;
+  /** An agent's socket, given directly (a VM's agent, or one started by hand): no cluster lookup. */
+  apiSocket?: string;
   output: OutputFormat;
 }
 
@@ -37,6 +38,16 @@ export async function agentSocket(context: string, node?: string): Promise<strin
 }
 
 async function clientFor(o: ViewOptions): Promise<AgentClient> {
+  if (o.apiSocket !== undefined) {
+    if (o.node !== undefined) throw new Error('--api-socket names one agent already: drop --node');
+    if (!existsSync(o.apiSocket)) {
+      throw new Error(`no agent socket at ${o.apiSocket} (is the agent running? its --api-socket flag says where)`);
+    }
+    return new AgentClient(o.apiSocket);
+  }
+  if (o.context === undefined) {
+    throw new Error('--context <name> is required (or --api-socket <path> for an agent outside a local cluster)');
+  }
   return new AgentClient(await agentSocket(o.context, o.node));
 }
 
@@ -44,8 +55,9 @@ async function clientFor(o: ViewOptions): Promise<AgentClient> {
 function view(name: string, description: string) {
   return new Command(name)
     .description(description)
-    .addOption(contextOption())
+    .option('--context <name>', 'the local cluster whose agent to ask (see `cmesh cluster list`)')
     .option('--node <name>', "the node whose agent to ask (default: the cluster's first node)")
+    .option('--api-socket <path>', "ask the agent listening on this socket instead (e.g. a VM's agent.sock)")
     .addOption(outputOption());
 }
 

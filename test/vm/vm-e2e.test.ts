@@ -174,6 +174,14 @@ describe('an external workload joins a local cluster (real daemons)', { timeout:
       const denied = await request(OTHER_CLIENT);
       assert.equal(denied.ok, false, 'another client is blocked by the policy');
 
+      // The VM's own agent, asked through the socket the install script names.
+      const vmAgent = JSON.parse(
+        await home.ok(['status', '--api-socket', path.join(vmDir, 'vm1', 'agent.sock'), '-o', 'json']),
+      ) as { cluster: { name: string }; node: string };
+      assert.deepEqual([vmAgent.cluster.name, vmAgent.node], ['east', 'vm1'], 'the VM agent answers on its socket');
+      const noSocket = await home.run(['status', '--api-socket', path.join(vmDir, 'nowhere.sock')]);
+      assert.notEqual(noSocket.code, 0);
+      assert.match(noSocket.stderr, /no agent socket at/);
       const stop = await sh([script, 'stop', '--dir', path.join(vmDir, 'vm1')], home.env);
       assert.equal(stop.code, 0, stop.out);
       await eventually(
