@@ -1,17 +1,6 @@
 import type { CiliumEndpoint } from './types.js';
 import { canonicalIp, type IPIdentityPair, type NamedPort } from '../wire/index.js';
 
-/** Endpoints come in runs from the same node: its address is parsed once per run. */
-let lastNode: string | undefined;
-let lastHostIp = '';
-function canonicalHostIp(node: string): string {
-  if (node !== lastNode) {
-    lastHostIp = canonicalIp(node) ?? '';
-    lastNode = node;
-  }
-  return lastHostIp;
-}
-
 /**
  * CiliumEndpoint -> one IPIdentityPair per address (IPv4 and IPv6), as Cilium's clustermesh-apiserver writes them.
  * An endpoint without an identity or an address yields nothing (it is not ready to be shared yet).
@@ -21,7 +10,7 @@ export function endpointToIpcache(cep: CiliumEndpoint): IPIdentityPair[] {
   const id = st?.identity?.id;
   const addressing = st?.networking?.addressing;
   if (id === undefined || !addressing?.length) return [];
-  const hostIp = canonicalHostIp(st?.networking?.node ?? '');
+  const hostIp = canonicalIp(st?.networking?.node ?? '') ?? '';
   const podUid = cep.metadata.ownerReferences?.find((o) => o.kind === 'Pod')?.uid;
   const namedPorts: NamedPort[] | undefined = st?.['named-ports']?.length
     ? st['named-ports'].map((p) => ({ Name: p.name, Port: p.port, Protocol: p.protocol ?? 'TCP' }))

@@ -8,8 +8,9 @@
  */
 import type { KeyValue } from './types.js';
 
-/** Wire types. */
 const EMPTY = Buffer.alloc(0);
+
+/** Wire types. */
 const VARINT = 0;
 const FIXED64 = 1;
 const LENGTH_DELIMITED = 2;

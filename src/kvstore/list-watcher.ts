@@ -221,9 +221,10 @@ export class ListWatcher {
     // On the first list nothing can have vanished, so the listed keys need no tracking (a 100k-key list is
     // dominated by per-key costs).
     const listed = this.known.size > 0 ? new Set<string>() : undefined;
-    const fetchPage = (start: Buffer, revision: number | undefined) =>
-      rangeRaw(this.client, { key: start, rangeEnd: this.rangeEnd, limit: this.pageSize, revision: revision ?? 0 });
-    let res = await fetchPage(this.prefixBuf, undefined);
+    /** revision 0: the current one (the first page); the following pages are read at the first page's. */
+    const fetchPage = (start: Buffer, revision: number) =>
+      rangeRaw(this.client, { key: start, rangeEnd: this.rangeEnd, limit: this.pageSize, revision });
+    let res = await fetchPage(this.prefixBuf, 0);
     const revision = res.revision;
     for (;;) {
       // The next page is requested before this one is delivered, so that etcd serves it meanwhile.

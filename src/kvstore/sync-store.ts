@@ -5,6 +5,7 @@ import { StoreClosedError, isLeaseNotFoundError, toError } from './errors.js';
 import { rangeRaw, txnPutsDeletes } from './kv-calls.js';
 import type { TxnOp } from './kv-wire.js';
 import { LeaseManager } from './lease.js';
+import { prefixRangeEnd } from './list-watcher.js';
 import {
   countQuorumError,
   initialSyncCompleted,
@@ -59,6 +60,10 @@ interface Entry {
   inFlight: boolean;
   /** Upserted before synced() and not written yet: the canary waits for it. */
   pendingSync: boolean;
+}
+
+function newEntry(key: string, desired: Buffer | undefined, written: Buffer | null | undefined): Entry {
+  return { key, desired, written, inFlight: false, pendingSync: false };
 }
 
 /** An entry that needs a write: its desired content differs from what was last written. */
@@ -189,7 +194,7 @@ export class SyncStore {
     const buf = typeof value === 'string' ? Buffer.from(value) : value;
     let e = this.entries.get(key);
     if (e === undefined) {
-      e = { key, desired: buf, written: undefined, inFlight: false, pendingSync: false };
+      e = newEntry(key, buf, undefined);
       this.entries.set(key, e);
       this.desiredCount++;
     } else {
@@ -216,10 +221,7 @@ export class SyncStore {
    */
   async prime(subPrefix = ''): Promise<void> {
     const from = Buffer.from(this.fullKey(subPrefix));
-    const end = Buffer.from(from);
-    let i = end.length - 1;
-    while (i >= 0 && end[i] === 0xff) i--;
-    const rangeEnd = i < 0 ? Buffer.from([0]) : Buffer.concat([end.subarray(0, i), Buffer.from([end[i]! + 1])]);
+    const rangeEnd = prefixRangeEnd(from);
     const leaseId = this.lease?.id ?? '0';
     const res = await rangeRaw(this.client, { key: from, rangeEnd });
     const base = this.prefix.length + 1;
@@ -231,7 +233,7 @@ export class SyncStore {
       // Only a key under the lease we hold (or lease-less keys of a lease-less store) survives us as written.
       const written = kv.lease === leaseId ? kv.value : null;
       if (e) e.written = written;
-      else this.entries.set(key, { key, desired: undefined, written, inFlight: false, pendingSync: false });
+      else this.entries.set(key, newEntry(key, undefined, written));
     }
   }
 

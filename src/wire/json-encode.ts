@@ -49,16 +49,7 @@ export function sortedKeys(m: object): string[] {
  * (Node labels) or `{}` for an initialised one (ClusterService labels).
  */
 export function goStringMap(m: Readonly<Record<string, string>> | null | undefined, emptyAs: 'null' | '{}'): string {
-  if (!m) return emptyAs;
-  const keys = sortedKeys(m);
-  if (keys.length === 0) return emptyAs;
-  let out = '{';
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    if (i > 0) out += ',';
-    out += goString(k) + ':' + goString(m[k]!);
-  }
-  return out + '}';
+  return goMap(m, emptyAs, goString);
 }
 
 /** A Go map with arbitrary values, each encoded by `enc`. */
