@@ -18,7 +18,6 @@ import {
   encodeClusterService,
   encodeIPIdentityPair,
   encodeNode,
-  type IPIdentityPair,
 } from '../wire/index.js';
 import { isGlobalNamespace } from '../k8s/cilium-annotations.js';
 import { endpointToIpcache } from '../k8s/endpoint-converter.js';
@@ -128,6 +127,12 @@ export function syncNodes(informer: Informer<CiliumNode>, store: SyncStore, clus
   });
 }
 
+/** An ipcache entry as syncIpcache keeps it: the address and its value as written. */
+export interface EncodedIpcacheEntry {
+  readonly IP: string;
+  readonly value: Buffer;
+}
+
 /**
  * CiliumEndpoint -> `cilium/state/ip/v1/default/<ip>` for each address, with first-claim-wins ownership of IPs.
  * `store` is keyed by the bare IP: its prefix is `cilium/state/ip/v1/default`.
@@ -141,30 +146,36 @@ export function syncIpcache(
   store: SyncStore,
   filter: NamespaceFilter,
   existingOwner: (ip: string) => string | undefined,
-): IpcacheClaims {
-  const claims = new IpcacheClaims({
-    upsert: (ip, pair) => {
-      store.upsert(ip, encodeIPIdentityPair(pair));
+): IpcacheClaims<EncodedIpcacheEntry> {
+  const claims = new IpcacheClaims<EncodedIpcacheEntry>({
+    upsert: (ip, entry) => {
+      store.upsert(ip, entry.value);
     },
     delete: (ip) => {
       store.delete(ip);
     },
     published: (ip) => {
-      const v = store.get(ip);
-      return v ? decodeIPIdentityPair(v, ip) : undefined;
+      const value = store.get(ip);
+      return value ? { IP: ip, value } : undefined;
     },
   });
-  /** namespace -> endpoint name -> its ipcache entries (whether the namespace is exported or not). */
-  const addresses = new Map<string, Map<string, IPIdentityPair[]>>();
+  /**
+   * namespace -> endpoint name -> its ipcache entries (whether the namespace is exported or not). Encoded: the
+   * store holds the same Buffers, where pair objects were half of the apiserver's heap at 100k endpoints.
+   */
+  const addresses = new Map<string, Map<string, EncodedIpcacheEntry[]>>();
   const apply = (cep: CiliumEndpoint): void => {
     const ns = cep.metadata.namespace ?? '';
-    const pairs = endpointToIpcache(cep);
+    const entries = endpointToIpcache(cep).map((p): EncodedIpcacheEntry => ({
+      IP: p.IP,
+      value: Buffer.from(encodeIPIdentityPair(p)),
+    }));
     let inNs = addresses.get(ns);
-    if (pairs.length > 0) {
-      if (!inNs) addresses.set(ns, (inNs = new Map<string, IPIdentityPair[]>()));
-      inNs.set(cep.metadata.name, pairs);
+    if (entries.length > 0) {
+      if (!inNs) addresses.set(ns, (inNs = new Map<string, EncodedIpcacheEntry[]>()));
+      inNs.set(cep.metadata.name, entries);
     } else inNs?.delete(cep.metadata.name);
-    claims.set(nsName(cep), filter.isGlobal(ns) ? pairs : [], informer.hasSynced() ? undefined : existingOwner);
+    claims.set(nsName(cep), filter.isGlobal(ns) ? entries : [], informer.hasSynced() ? undefined : existingOwner);
   };
   informer.on({
     onAdd: apply,

@@ -8,11 +8,11 @@ function pair(ip: string, id: number, pod = 'p'): IPIdentityPair {
 }
 
 /** A sink that records what the ipcache would hold, and every write. */
-function recordingClaims(): { claims: IpcacheClaims; table: Map<string, number>; writes: string[] } {
+function recordingClaims(): { claims: IpcacheClaims<IPIdentityPair>; table: Map<string, number>; writes: string[] } {
   const table = new Map<string, number>();
   const pairs = new Map<string, IPIdentityPair>();
   const writes: string[] = [];
-  const claims = new IpcacheClaims({
+  const claims = new IpcacheClaims<IPIdentityPair>({
     upsert: (ip, p) => {
       table.set(ip, p.ID);
       pairs.set(ip, p);
