@@ -1,7 +1,7 @@
 /** `cmesh agent`: runs the agent of one node until SIGTERM/SIGINT. */
 import path from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
-import { readClusterRecord } from '../k8s/local-cluster-record.js';
+import { missingFlagsMessage, resolveClusterFlags } from '../k8s/cluster-flags.js';
 import { LocalClusterSource } from '../k8s/local-source.js';
 import { createEtcdClient } from '../kvstore/client.js';
 import { HealthServer } from '../observe/health-server.js';
@@ -162,36 +162,30 @@ function boolArg(flag: string): (v: string) => boolean {
 
 /** Resolves the flags (and, with --cluster-dir, the local cluster's record) into run options. */
 export async function agentRunOptions(opts: AgentFlags): Promise<AgentRunOptions> {
-  let name = opts.clusterName;
-  let id = opts.clusterId;
-  let maxCC = opts.maxConnectedClusters;
+  const { name, id, maxConnectedClusters: maxCC, record: rec } = await resolveClusterFlags(opts);
   let stateUrl = opts.stateEtcd;
   let configDir = opts.clustermeshConfig;
   let socket = opts.apiSocket;
   let serviceCidr = opts.serviceCidr;
   const node = opts.node;
-  if (opts.clusterDir) {
-    const file = path.join(opts.clusterDir, 'cluster.json');
-    const rec = await readClusterRecord(file);
-    name ??= rec.name;
-    id ??= rec.id;
-    maxCC ??= rec.maxConnectedClusters;
+  if (opts.clusterDir && rec) {
     serviceCidr ??= rec.serviceCidr;
     stateUrl ??= `http://127.0.0.1:${rec.ports.stateEtcdClient}`;
     configDir ??= path.join(opts.clusterDir, 'clustermesh');
     if (node) socket ??= localAgentSocket(opts.clusterDir, node);
   }
   if (name === undefined || id === undefined || node === undefined || stateUrl === undefined || socket === undefined) {
-    const missing = [
-      ['--cluster-name', name],
-      ['--cluster-id', id],
-      ['--node', node],
-      ['--state-etcd', stateUrl],
-      ['--api-socket', socket],
-    ].filter(([, v]) => v === undefined);
-    throw new AgentConfigError(
-      `missing ${missing.map(([f]) => f).join(', ')} (or pass --cluster-dir of a local cluster with --node)`,
+    const missing = missingFlagsMessage(
+      [
+        ['--cluster-name', name],
+        ['--cluster-id', id],
+        ['--node', node],
+        ['--state-etcd', stateUrl],
+        ['--api-socket', socket],
+      ],
+      'pass --cluster-dir of a local cluster with --node',
     );
+    throw new AgentConfigError(missing ?? 'incomplete agent settings');
   }
   return {
     clusterName: name,

@@ -3,7 +3,7 @@ import { Command } from '@commander-js/extra-typings';
 import { LocalClusterSource } from '../k8s/local-source.js';
 import { ObjectStore } from '../k8s/object-store.js';
 import { createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../kvstore/client.js';
-import { readClusterRecord } from '../k8s/local-cluster-record.js';
+import { missingFlagsMessage, resolveClusterFlags } from '../k8s/cluster-flags.js';
 import { HealthServer } from '../observe/health-server.js';
 import { logger } from '../observe/logger.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
@@ -82,20 +82,14 @@ export function apiserverCommand() {
     )
     .option('--enable-service-exports', 'publish MCS-API ServiceExports', false)
     .action(async (opts) => {
-      let name = opts.clusterName;
-      let id = opts.clusterId;
-      let maxCC = opts.maxConnectedClusters;
+      const { name, id, maxConnectedClusters: maxCC, record: rec } = await resolveClusterFlags(opts);
       let stateUrl = opts.stateEtcd;
       let kvUrl = opts.kvstore;
       let kvConfig = opts.kvstoreConfig;
       let healthPort = opts.healthPort;
       let defaultGlobal = opts.clustermeshDefaultGlobalNamespace !== 'false';
       let exports = opts.enableServiceExports;
-      if (opts.clusterDir) {
-        const rec = await readClusterRecord(path.join(opts.clusterDir, 'cluster.json'));
-        name ??= rec.name;
-        id ??= rec.id;
-        maxCC ??= rec.maxConnectedClusters;
+      if (opts.clusterDir && rec) {
         stateUrl ??= `http://127.0.0.1:${rec.ports.stateEtcdClient}`;
         healthPort ??= rec.ports.apiserverHealth;
         if (rec.clustermesh) {
@@ -105,15 +99,16 @@ export function apiserverCommand() {
           else kvUrl ??= `http://127.0.0.1:${rec.ports.clustermeshEtcdClient ?? 0}`;
         }
       }
-      const missing = [
-        ['--cluster-name', name],
-        ['--cluster-id', id],
-        ['--state-etcd', stateUrl],
-        ['--kvstore or --kvstore-config', kvUrl ?? kvConfig],
-      ].filter(([, v]) => v === undefined);
-      if (missing.length > 0) {
-        throw new Error(`missing ${missing.map(([f]) => f).join(', ')} (or pass --cluster-dir of a local cluster)`);
-      }
+      const missing = missingFlagsMessage(
+        [
+          ['--cluster-name', name],
+          ['--cluster-id', id],
+          ['--state-etcd', stateUrl],
+          ['--kvstore or --kvstore-config', kvUrl ?? kvConfig],
+        ],
+        'pass --cluster-dir of a local cluster',
+      );
+      if (missing) throw new Error(missing);
       await runApiserver({
         clusterName: name!,
         clusterId: id!,

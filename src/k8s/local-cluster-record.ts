@@ -53,7 +53,13 @@ export async function readClusterRecord(file: string): Promise<ClusterRecord> {
   } catch (err) {
     throw new ClusterRecordError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
-  const parsed = clusterRecordSchema.safeParse(JSON.parse(raw));
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new ClusterRecordError(`${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = clusterRecordSchema.safeParse(json);
   if (!parsed.success) {
     throw new ClusterRecordError(`${file} is not a valid cluster record: ${parsed.error.message}`);
   }

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Etcd3, type IOptions } from 'etcd3';
+import { Etcd3, type ICallable, type IOptions } from 'etcd3';
 import { parse as parseYaml } from 'yaml';
-import { EtcdConfigError } from './errors.js';
+import { EtcdConfigError, UnsupportedClientError } from './errors.js';
 
 /** gRPC keepalive ping interval; etcd refuses pings more frequent than its --grpc-keepalive-min-time (5 s). */
 export const KEEPALIVE_TIME_MS = 15_000;
@@ -137,8 +137,24 @@ export function createEtcdClient(opts: EtcdClientOptions): Etcd3 {
  * does not inspect.
  */
 export function invalidateAuthToken(client: Etcd3): void {
-  const pool = (client as unknown as { pool?: { authenticator?: { invalidateMetadata?: () => void } } }).pool;
-  pool?.authenticator?.invalidateMetadata?.();
+  connectionPool(client).authenticator?.invalidateMetadata?.();
+}
+
+/** etcd3's connection pool, with the authenticator that caches the auth token. */
+export interface EtcdConnectionPool extends ICallable<unknown> {
+  authenticator?: { invalidateMetadata?: () => void };
+}
+
+/**
+ * The client's connection pool, for calls etcd3 has no method for (kv-calls.ts) and for its token cache. etcd3
+ * keeps it in a protected field; every one of its own calls goes through it.
+ */
+export function connectionPool(client: Etcd3): EtcdConnectionPool {
+  const pool = (client as unknown as { pool?: EtcdConnectionPool }).pool;
+  if (!pool || typeof pool.withConnection !== 'function') {
+    throw new UnsupportedClientError('etcd client has no connection pool (not an etcd3 1.x client?)');
+  }
+  return pool;
 }
 
 /** Resolves once etcd answers a status call; rejects after the dial timeout. */

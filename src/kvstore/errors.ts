@@ -72,3 +72,8 @@ export function isLeaseNotFoundError(err: unknown): boolean {
 export function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
+
+/** The etcd client is not the etcd3 1.x client whose connection pool cmesh's own calls use. */
+export class UnsupportedClientError extends Error {
+  override name = 'UnsupportedClientError';
+}

@@ -3,8 +3,8 @@
  * call options, with the hand-written encoding of kv-wire.ts instead of etcd3's protobufjs objects. Errors are
  * etcd3's (castGrpcError), so callers classify them as they do for any other call.
  */
-import { castGrpcError, EtcdInvalidAuthTokenError, type CallContext, type Etcd3, type ICallable } from 'etcd3';
-import { invalidateAuthToken } from './client.js';
+import { castGrpcError, EtcdInvalidAuthTokenError, type CallContext, type Etcd3 } from 'etcd3';
+import { connectionPool, invalidateAuthToken } from './client.js';
 import {
   decodeRangeResponse,
   decodeTxnResponse,
@@ -19,19 +19,6 @@ import {
 const RANGE_METHOD = '/etcdserverpb.KV/Range';
 const TXN_METHOD = '/etcdserverpb.KV/Txn';
 
-export class UnsupportedClientError extends Error {
-  override name = 'UnsupportedClientError';
-}
-
-function poolOf(client: Etcd3): ICallable<unknown> {
-  // etcd3 keeps its connection pool in a protected field; every client method goes through it.
-  const pool = (client as unknown as { pool?: ICallable<unknown> }).pool;
-  if (!pool || typeof pool.withConnection !== 'function') {
-    throw new UnsupportedClientError('etcd client has no connection pool (not an etcd3 1.x client?)');
-  }
-  return pool;
-}
-
 async function unary<T>(
   client: Etcd3,
   method: string,
@@ -40,7 +27,7 @@ async function unary<T>(
   request: Buffer,
   decode: (b: Buffer) => T,
 ): Promise<T> {
-  const pool = poolOf(client);
+  const pool = connectionPool(client);
   const factory = pool.callOptionsFactory;
   const call = (): Promise<T> =>
     pool.withConnection('KV', ({ client: grpcClient, metadata }) => {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import { createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../kvstore/client.js';
 import { HealthServer } from '../observe/health-server.js';
-import { readClusterRecord } from '../k8s/local-cluster-record.js';
+import { missingFlagsMessage, resolveClusterFlags } from '../k8s/cluster-flags.js';
 import { parseDuration } from '../observe/duration.js';
 import { logger } from '../observe/logger.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
@@ -90,18 +90,12 @@ export function kvstoremeshCommand() {
       DISCONNECT_GRACE_PERIOD_MS,
     )
     .action(async (opts) => {
-      let name = opts.clusterName;
-      let id = opts.clusterId;
-      let maxCC = opts.maxConnectedClusters;
+      const { name, id, maxConnectedClusters: maxCC, record: rec } = await resolveClusterFlags(opts);
       let configDir = opts.clustermeshConfig;
       let kvUrl = opts.kvstore;
       let kvConfig = opts.kvstoreConfig;
       let healthPort = opts.healthPort;
-      if (opts.clusterDir) {
-        const rec = await readClusterRecord(path.join(opts.clusterDir, 'cluster.json'));
-        name ??= rec.name;
-        id ??= rec.id;
-        maxCC ??= rec.maxConnectedClusters;
+      if (opts.clusterDir && rec) {
         healthPort ??= rec.ports.kvstoremeshHealth;
         configDir ??= path.join(opts.clusterDir, CLUSTER_DIR_CONFIG_SUBDIR);
         if (rec.clustermesh?.tls) kvConfig ??= path.join(opts.clusterDir, CLUSTER_DIR_TLS_ETCD_CONFIG);
@@ -109,15 +103,16 @@ export function kvstoremeshCommand() {
           kvUrl ??= `http://127.0.0.1:${rec.ports.clustermeshEtcdClient}`;
         }
       }
-      const missing = [
-        ['--cluster-name', name],
-        ['--cluster-id', id],
-        ['--clustermesh-config', configDir],
-        ['--kvstore or --kvstore-config', kvUrl ?? kvConfig],
-      ].filter(([, v]) => v === undefined);
-      if (missing.length > 0) {
-        throw new Error(`missing ${missing.map(([f]) => f).join(', ')} (or pass --cluster-dir of a local cluster)`);
-      }
+      const missing = missingFlagsMessage(
+        [
+          ['--cluster-name', name],
+          ['--cluster-id', id],
+          ['--clustermesh-config', configDir],
+          ['--kvstore or --kvstore-config', kvUrl ?? kvConfig],
+        ],
+        'pass --cluster-dir of a local cluster',
+      );
+      if (missing) throw new Error(missing);
       await runKVStoreMesh({
         clusterName: name!,
         clusterId: id!,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { AgentClient } from '../../src/agent/api-client.js';
 import { agentRunOptions, runAgent, type AgentRunOptions } from '../../src/agent/main.js';
 import { ObjectStore } from '../../src/k8s/object-store.js';
+import { writeTestClusterRecord } from '../harness/cluster-record.js';
 import { TestEtcd } from '../harness/etcd.js';
 import { service, slice } from './fixtures.js';
 
@@ -44,19 +45,7 @@ describe('cmesh agent (runAgent) and the CLI views', () => {
     clusterDir = path.join(home, 'clusters', 'c1');
     await mkdir(path.join(clusterDir, 'clustermesh'), { recursive: true });
     const port = Number(new URL(etcd.endpoint).port);
-    await writeFile(
-      path.join(clusterDir, 'cluster.json'),
-      JSON.stringify({
-        name: 'c1',
-        id: 1,
-        maxConnectedClusters: 255,
-        podCidr: '10.1.0.0/16',
-        serviceCidr: '10.96.0.0/16',
-        nodes: 2,
-        createdAt: new Date(0).toISOString(),
-        ports: { stateEtcdClient: port, stateEtcdPeer: 1, stateEtcdMetrics: 2, operatorHealth: 3 },
-      }),
-    );
+    await writeTestClusterRecord(clusterDir, { nodes: 2, ports: { stateEtcdClient: port } });
     const store = new ObjectStore(await etcd.client());
     await store.create(service('echo', { global: true }));
     await store.create(slice('echo-a', 'echo', ['10.1.0.5', '10.1.0.6']));

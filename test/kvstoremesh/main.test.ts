@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseDuration } from '../../src/observe/duration.js';
 import { freePort } from '../../src/mesh/etcd-process.js';
+import { writeTestClusterRecord } from '../harness/cluster-record.js';
 import { TestEtcd } from '../harness/etcd.js';
 import { FakeRemote, getKey, waitForAsync } from './helpers.js';
 
@@ -40,26 +41,9 @@ describe('cmesh kvstoremesh (the command)', () => {
     cleanups.push(() => rm(clusterDir, { recursive: true, force: true }));
     const healthPort = await freePort();
     const clientPort = Number(new URL(local.endpoint).port);
-    await writeFile(
-      path.join(clusterDir, 'cluster.json'),
-      JSON.stringify({
-        name: 'c1',
-        id: 1,
-        maxConnectedClusters: 255,
-        podCidr: '10.1.0.0/16',
-        serviceCidr: '10.96.0.0/16',
-        nodes: 0,
-        createdAt: new Date().toISOString(),
-        ports: {
-          stateEtcdClient: 1,
-          stateEtcdPeer: 2,
-          stateEtcdMetrics: 3,
-          operatorHealth: 4,
-          kvstoremeshHealth: healthPort,
-          clustermeshEtcdClient: clientPort,
-        },
-      }),
-    );
+    await writeTestClusterRecord(clusterDir, {
+      ports: { kvstoremeshHealth: healthPort, clustermeshEtcdClient: clientPort },
+    });
     await mkdir(path.join(clusterDir, 'kvstoremesh'));
     await writeFile(path.join(clusterDir, 'kvstoremesh', 'c2'), `endpoints:\n- ${c2.etcd.endpoint}\n`);
 
