@@ -2,13 +2,14 @@
 import path from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
 import { missingFlagsMessage, resolveClusterFlags } from '../k8s/cluster-flags.js';
+import { boolFlag, intFlag } from '../observe/flag-values.js';
 import { LocalClusterSource } from '../k8s/local-source.js';
 import { createEtcdClient } from '../kvstore/client.js';
 import { HealthServer } from '../observe/health-server.js';
 import { logger } from '../observe/logger.js';
 import { untilStopSignal } from '../observe/signals.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
-import { validateLocalCluster } from '../wire/index.js';
+import { DEFAULT_MAX_CONNECTED_CLUSTERS, validateLocalCluster } from '../wire/index.js';
 import { Agent } from './agent.js';
 import { AgentApiServer } from './api-server.js';
 import type { LbAlgorithm } from './datapath/backend-selector.js';
@@ -18,7 +19,6 @@ import { ClusterMesh } from './remote/cluster-mesh.js';
 
 export const DEFAULT_SYNC_TIMEOUT = '1m';
 export const DEFAULT_CACHE_TTL = '0';
-export const DEFAULT_MAX_CONNECTED_CLUSTERS = 255;
 export const AGENT_SOCKET_NAME = 'agent.sock';
 
 export class AgentConfigError extends Error {
@@ -125,13 +125,6 @@ export async function runAgent(o: AgentRunOptions, stopSignal?: Promise<void>): 
   }
 }
 
-function intArg(flag: string): (v: string) => number {
-  return (v) => {
-    if (!/^\d+$/.test(v.trim())) throw new AgentConfigError(`${flag} must be a non-negative integer, got "${v}"`);
-    return Number(v);
-  };
-}
-
 /** The flags of `cmesh agent`, as commander parses them. */
 export interface AgentFlags {
   clusterDir?: string;
@@ -149,15 +142,6 @@ export interface AgentFlags {
   lbAlgorithm?: LbAlgorithm;
   serviceCidr?: string;
   serveFrontends?: boolean;
-}
-
-function boolArg(flag: string): (v: string) => boolean {
-  return (v) => {
-    const t = v.trim().toLowerCase();
-    if (t === 'true') return true;
-    if (t === 'false') return false;
-    throw new AgentConfigError(`${flag} must be true or false, got "${v}"`);
-  };
 }
 
 /** Resolves the flags (and, with --cluster-dir, the local cluster's record) into run options. */
@@ -214,7 +198,7 @@ export function agentCommand() {
       )
       .option('--cluster-dir <dir>', 'a local cluster folder: takes cluster, state etcd, config dir and socket from it')
       .option('--cluster-name <name>', "this cluster's name")
-      .option('--cluster-id <id>', "this cluster's ID", intArg('--cluster-id'))
+      .option('--cluster-id <id>', "this cluster's ID", intFlag('--cluster-id'))
       .option('--node <name>', "this node's name")
       .option('--clustermesh-config <dir>', 'remote-cluster config directory (one etcd config file per remote)')
       .addOption(
@@ -223,12 +207,12 @@ export function agentCommand() {
           .default('local' as const),
       )
       .option('--state-etcd <url>', "the state etcd holding the cluster's objects (local source)")
-      .option('--max-connected-clusters <n>', '255 or 511', intArg('--max-connected-clusters'))
+      .option('--max-connected-clusters <n>', '255 or 511', intFlag('--max-connected-clusters'))
       .option('--api-socket <path>', 'unix socket of the local API')
       .option(
         '--health-port <port>',
         '/healthz, /readyz and /metrics on 127.0.0.1:<port> (0 = any free port)',
-        intArg('--health-port'),
+        intFlag('--health-port'),
       )
       .option(
         '--clustermesh-cache-ttl <duration>',
@@ -243,7 +227,7 @@ export function agentCommand() {
       .option(
         '--policy-default-local-cluster <bool>',
         'peer selectors without a cluster label select only this cluster (true | false; default true)',
-        boolArg('--policy-default-local-cluster'),
+        boolFlag('--policy-default-local-cluster'),
       )
       .addOption(
         new Option('--lb-algorithm <algorithm>', 'how the service proxy picks a backend').choices(LB_ALGORITHMS),
@@ -256,7 +240,7 @@ export function agentCommand() {
         '--serve-frontends <bool>',
         "listen on the cluster's loopback frontends (default: only on the cluster's first node, <cluster>-node-1;\n" +
           'a frontend can be bound by one process, and clusters on one host need distinct loopback service CIDRs)',
-        boolArg('--serve-frontends'),
+        boolFlag('--serve-frontends'),
       )
       // External workloads (VMs): see external-workload.ts.
       .option('--external-workload', 'run as the agent of a VM or bare-metal server joined to a cluster', false)
@@ -264,7 +248,7 @@ export function agentCommand() {
       .option('--vm-ip <ip>', 'external workload: its IPv4 address')
       .option('--kvstore-config <file>', "external workload: etcd config file of the cluster's clustermesh etcd")
       .option('--join-timeout <duration>', 'external workload: how long to wait for the registration answer')
-      .option('--vm-lease-ttl <seconds>', 'external workload: TTL of its registration lease', intArg('--vm-lease-ttl'))
+      .option('--vm-lease-ttl <seconds>', 'external workload: TTL of its registration lease', intFlag('--vm-lease-ttl'))
       .action(async (opts) => {
         if (opts.externalWorkload) {
           await runExternalWorkloadAgent(externalWorkloadRunOptions(opts, parseDuration));

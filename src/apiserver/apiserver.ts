@@ -2,6 +2,7 @@ import type { Etcd3 } from 'etcd3';
 import type { ClusterSource, Informer, InformerOptions } from '../k8s/source.js';
 import type { ObjectStore } from '../k8s/object-store.js';
 import type { K8sObject } from '../k8s/types.js';
+import { DEFAULT_GLOBAL_NAMESPACE } from '../k8s/cilium-annotations.js';
 import { ClusterConfigPublisher } from '../kvstore/cluster-config-publisher.js';
 import { HeartbeatWriter } from '../kvstore/heartbeat.js';
 import { LeaseManager } from '../kvstore/lease.js';
@@ -123,7 +124,7 @@ export class ClustermeshApiserver {
       return i;
     };
     const namespaces = inf('Namespace');
-    const filter = new NamespaceFilter(namespaces, o.defaultGlobalNamespace ?? true);
+    const filter = new NamespaceFilter(namespaces, o.defaultGlobalNamespace ?? DEFAULT_GLOBAL_NAMESPACE);
     const ciliumIdentities = inf('CiliumIdentity');
     const ciliumNodes = inf('CiliumNode');
     // The most numerous objects by far: syncIpcache keeps their addresses, the informer keeps nothing.

@@ -4,12 +4,14 @@ import { LocalClusterSource } from '../k8s/local-source.js';
 import { ObjectStore } from '../k8s/object-store.js';
 import { createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../kvstore/client.js';
 import { missingFlagsMessage, resolveClusterFlags } from '../k8s/cluster-flags.js';
+import { boolFlag, FlagValueError, intFlag } from '../observe/flag-values.js';
 import { HealthServer } from '../observe/health-server.js';
 import { logger } from '../observe/logger.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
 import { setKvstoreMetricsNamespace } from '../kvstore/metrics.js';
 import { untilStopSignal } from '../observe/signals.js';
-import { validateLocalCluster } from '../wire/index.js';
+import { DEFAULT_MAX_CONNECTED_CLUSTERS, validateLocalCluster } from '../wire/index.js';
+import { DEFAULT_GLOBAL_NAMESPACE } from '../k8s/cilium-annotations.js';
 import { ClustermeshApiserver } from './apiserver.js';
 
 export interface ApiserverRunOptions {
@@ -61,6 +63,61 @@ export async function runApiserver(o: ApiserverRunOptions): Promise<void> {
   kvstore.close();
 }
 
+/** The flags of `cmesh apiserver`, as commander parses them. */
+export interface ApiserverFlags {
+  clusterDir?: string;
+  clusterName?: string;
+  clusterId?: number;
+  maxConnectedClusters?: number;
+  stateEtcd?: string;
+  kvstoreConfig?: string;
+  kvstore?: string;
+  healthPort?: number;
+  clustermeshDefaultGlobalNamespace?: boolean;
+  enableServiceExports?: boolean;
+}
+
+/**
+ * Resolves the flags (and, with --cluster-dir, the local cluster's record) into run options: a flag given wins
+ * over the record.
+ */
+export async function apiserverRunOptions(opts: ApiserverFlags): Promise<ApiserverRunOptions> {
+  const { name, id, maxConnectedClusters: maxCC, record: rec } = await resolveClusterFlags(opts);
+  let stateUrl = opts.stateEtcd;
+  let kvUrl = opts.kvstore;
+  let kvConfig = opts.kvstoreConfig;
+  let healthPort = opts.healthPort;
+  if (opts.clusterDir && rec) {
+    stateUrl ??= `http://127.0.0.1:${rec.ports.stateEtcdClient}`;
+    healthPort ??= rec.ports.apiserverHealth;
+    if (rec.clustermesh?.tls) kvConfig ??= path.join(opts.clusterDir, 'certs', 'apiserver-etcd.yaml');
+    else if (rec.clustermesh) kvUrl ??= `http://127.0.0.1:${rec.ports.clustermeshEtcdClient ?? 0}`;
+  }
+  const missing = missingFlagsMessage(
+    [
+      ['--cluster-name', name],
+      ['--cluster-id', id],
+      ['--state-etcd', stateUrl],
+      ['--kvstore or --kvstore-config', kvUrl ?? kvConfig],
+    ],
+    'pass --cluster-dir of a local cluster',
+  );
+  if (missing !== undefined || name === undefined || id === undefined || stateUrl === undefined) {
+    throw new FlagValueError(missing ?? 'incomplete apiserver settings');
+  }
+  return {
+    clusterName: name,
+    clusterId: id,
+    maxConnectedClusters: maxCC ?? DEFAULT_MAX_CONNECTED_CLUSTERS,
+    stateEtcd: { endpoints: [stateUrl] },
+    kvstore: kvConfig ? await loadEtcdConfigFile(kvConfig) : { endpoints: [kvUrl ?? ''] },
+    healthPort: healthPort ?? 0,
+    defaultGlobalNamespace:
+      opts.clustermeshDefaultGlobalNamespace ?? rec?.clustermesh?.defaultGlobalNamespace ?? DEFAULT_GLOBAL_NAMESPACE,
+    enableServiceExports: opts.enableServiceExports ?? rec?.clustermesh?.serviceExports ?? false,
+  };
+}
+
 export function apiserverCommand() {
   return new Command('apiserver')
     .description(
@@ -69,55 +126,23 @@ export function apiserverCommand() {
     )
     .option('--cluster-dir <dir>', 'a local cluster folder: takes every setting below from its cluster.json')
     .option('--cluster-name <name>', "this cluster's name")
-    .option('--cluster-id <id>', "this cluster's ID", Number)
-    .option('--max-connected-clusters <n>', '255 or 511', Number)
+    .option('--cluster-id <id>', "this cluster's ID", intFlag('--cluster-id'))
+    .option(
+      '--max-connected-clusters <n>',
+      `255 or 511 (default: ${DEFAULT_MAX_CONNECTED_CLUSTERS})`,
+      intFlag('--max-connected-clusters'),
+    )
     .option('--state-etcd <url>', "the state etcd holding the cluster's objects (local source)")
     .option('--kvstore-config <file>', 'etcd config file (Cilium format) of the clustermesh etcd')
     .option('--kvstore <url>', 'the clustermesh etcd endpoint (plain, loopback)')
-    .option('--health-port <port>', '/healthz, /readyz and /metrics on 127.0.0.1:<port>', Number)
+    .option('--health-port <port>', '/healthz, /readyz and /metrics on 127.0.0.1:<port>', intFlag('--health-port'))
     .option(
       '--clustermesh-default-global-namespace <bool>',
-      'namespaces without the clustermesh.cilium.io/global annotation export their objects',
-      'true',
+      `true or false: namespaces without the clustermesh.cilium.io/global annotation export their objects (default: ${DEFAULT_GLOBAL_NAMESPACE})`,
+      boolFlag('--clustermesh-default-global-namespace'),
     )
-    .option('--enable-service-exports', 'publish MCS-API ServiceExports', false)
+    .option('--enable-service-exports', 'publish MCS-API ServiceExports')
     .action(async (opts) => {
-      const { name, id, maxConnectedClusters: maxCC, record: rec } = await resolveClusterFlags(opts);
-      let stateUrl = opts.stateEtcd;
-      let kvUrl = opts.kvstore;
-      let kvConfig = opts.kvstoreConfig;
-      let healthPort = opts.healthPort;
-      let defaultGlobal = opts.clustermeshDefaultGlobalNamespace !== 'false';
-      let exports = opts.enableServiceExports;
-      if (opts.clusterDir && rec) {
-        stateUrl ??= `http://127.0.0.1:${rec.ports.stateEtcdClient}`;
-        healthPort ??= rec.ports.apiserverHealth;
-        if (rec.clustermesh) {
-          defaultGlobal = rec.clustermesh.defaultGlobalNamespace;
-          exports ||= rec.clustermesh.serviceExports;
-          if (rec.clustermesh.tls) kvConfig ??= path.join(opts.clusterDir, 'certs', 'apiserver-etcd.yaml');
-          else kvUrl ??= `http://127.0.0.1:${rec.ports.clustermeshEtcdClient ?? 0}`;
-        }
-      }
-      const missing = missingFlagsMessage(
-        [
-          ['--cluster-name', name],
-          ['--cluster-id', id],
-          ['--state-etcd', stateUrl],
-          ['--kvstore or --kvstore-config', kvUrl ?? kvConfig],
-        ],
-        'pass --cluster-dir of a local cluster',
-      );
-      if (missing) throw new Error(missing);
-      await runApiserver({
-        clusterName: name!,
-        clusterId: id!,
-        maxConnectedClusters: maxCC ?? 255,
-        stateEtcd: { endpoints: [stateUrl!] },
-        kvstore: kvConfig ? await loadEtcdConfigFile(kvConfig) : { endpoints: [kvUrl!] },
-        healthPort: healthPort ?? 0,
-        defaultGlobalNamespace: defaultGlobal,
-        enableServiceExports: exports,
-      });
+      await runApiserver(await apiserverRunOptions(opts));
     });
 }

@@ -12,7 +12,8 @@ import {
   stopClusterProcesses,
 } from '../mesh/local-cluster.js';
 import { clusterPaths } from '../mesh/home.js';
-import { emit, intArg, outputOption, table } from './output.js';
+import { emit, outputOption, table } from './output.js';
+import { intFlag } from '../observe/flag-values.js';
 
 export function clusterCommand() {
   const cmd = new Command('cluster').description(
@@ -26,15 +27,15 @@ export function clusterCommand() {
     .requiredOption(
       '--id <n>',
       'cluster ID, unique in the mesh: 1-255 (1-511 with --max-connected-clusters 511)',
-      intArg('--id'),
+      intFlag('--id'),
     )
     .option('--pod-cidr <cidr>', 'pod CIDR (default 10.<id>.0.0/16); must not overlap other clusters')
     .option('--service-cidr <cidr>', 'service (ClusterIP) CIDR', '10.96.0.0/16')
-    .option('--nodes <k>', 'number of nodes (each gets a /24 of the pod CIDR and an agent)', intArg('--nodes'), 2)
+    .option('--nodes <k>', 'number of nodes (each gets a /24 of the pod CIDR and an agent)', intFlag('--nodes'), 2)
     .option(
       '--max-connected-clusters <n>',
       '255 or 511: how identity bits are split between cluster ID and identity',
-      intArg('--max-connected-clusters'),
+      intFlag('--max-connected-clusters'),
       255,
     )
     .addOption(outputOption())

@@ -17,14 +17,7 @@ import {
 import { contextOption } from './context.js';
 import { vmCommand } from './vm-command.js';
 import { emit, outputOption, table } from './output.js';
-
-function boolArg(flag: string): (v: string) => boolean {
-  return (v) => {
-    if (v === 'true') return true;
-    if (v === 'false') return false;
-    throw new Error(`${flag} must be true or false, got "${v}"`);
-  };
-}
+import { boolFlag } from '../observe/flag-values.js';
 
 function yesNo(b: boolean): string {
   return b ? 'yes' : 'no';
@@ -117,13 +110,13 @@ export function clustermeshCommand() {
     .option(
       '--enable-kvstoremesh <bool>',
       'run KVStoreMesh so that agents read a local cache of the remotes',
-      boolArg('--enable-kvstoremesh'),
+      boolFlag('--enable-kvstoremesh'),
     )
     .option('--enable-service-exports', 'publish MCS-API ServiceExports')
     .option(
       '--clustermesh-default-global-namespace <bool>',
       'whether namespaces without a clustermesh.cilium.io/global annotation export their objects',
-      boolArg('--clustermesh-default-global-namespace'),
+      boolFlag('--clustermesh-default-global-namespace'),
     )
     .option(
       '--ca <dir>',

@@ -1,7 +1,8 @@
 import { Command } from '@commander-js/extra-typings';
 import ora from 'ora';
 import { demoDown, runDemo } from '../mesh/demo.js';
-import { emit, intArg, outputOption, table } from './output.js';
+import { emit, outputOption, table } from './output.js';
+import { intFlag } from '../observe/flag-values.js';
 
 /** Progress on stderr: a spinner on a terminal, plain lines otherwise (CI logs, scripts). */
 function progressReporter(): { step: (s: string) => void; done: (ok: boolean) => void } {
@@ -36,8 +37,8 @@ export function demoCommand() {
       'create 3 local clusters, connect them with ClusterMesh (mutual TLS, KVStoreMesh), deploy a sample app\n' +
         'with a global service, wait for the mesh and show what every cluster sees; `cmesh demo down` removes it',
     )
-    .option('--clusters <n>', 'number of clusters', intArg('--clusters'), 3)
-    .option('--nodes <n>', 'nodes per cluster', intArg('--nodes'), 2)
+    .option('--clusters <n>', 'number of clusters', intFlag('--clusters'), 3)
+    .option('--nodes <n>', 'nodes per cluster', intFlag('--nodes'), 2)
     .addOption(outputOption())
     .action(async (opts) => {
       if (opts.clusters < 2 || opts.clusters > 9) throw new Error(`--clusters must be 2..9, got ${opts.clusters}`);

@@ -50,11 +50,3 @@ export function table(head: string[], rows: (string | number)[][]): string {
     .map((l) => l.trimEnd())
     .join('\n');
 }
-
-/** Parses an integer flag with a message that names the flag. */
-export function intArg(flag: string): (v: string) => number {
-  return (v: string) => {
-    if (!/^-?\d+$/.test(v.trim())) throw new Error(`${flag} must be an integer, got "${v}"`);
-    return Number(v);
-  };
-}

@@ -47,6 +47,9 @@ export function serviceAffinity(annotations: Annotations): ServiceAffinity {
   );
 }
 
+/** Cilium's default for --clustermesh-default-global-namespace: a namespace without the annotation exports. */
+export const DEFAULT_GLOBAL_NAMESPACE = true;
+
 /**
  * Whether a namespace exports anything: its `clustermesh.cilium.io/global` annotation when set, otherwise the
  * apiserver's --clustermesh-default-global-namespace.

@@ -3,6 +3,7 @@ import { Command } from '@commander-js/extra-typings';
 import { createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../kvstore/client.js';
 import { HealthServer } from '../observe/health-server.js';
 import { missingFlagsMessage, resolveClusterFlags } from '../k8s/cluster-flags.js';
+import { intFlag } from '../observe/flag-values.js';
 import { parseDuration } from '../observe/duration.js';
 import { logger } from '../observe/logger.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
@@ -65,12 +66,12 @@ export function kvstoremeshCommand() {
     )
     .option('--cluster-dir <dir>', 'a local cluster folder: takes every setting below from its cluster.json')
     .option('--cluster-name <name>', "this cluster's name")
-    .option('--cluster-id <id>', "this cluster's ID", Number)
-    .option('--max-connected-clusters <n>', '255 or 511', Number)
+    .option('--cluster-id <id>', "this cluster's ID", intFlag('--cluster-id'))
+    .option('--max-connected-clusters <n>', '255 or 511', intFlag('--max-connected-clusters'))
     .option('--clustermesh-config <dir>', 'remote cluster configs: one etcd config file per remote, named after it')
     .option('--kvstore <url>', 'the local clustermesh etcd endpoint (plain, loopback)')
     .option('--kvstore-config <file>', 'etcd config file (Cilium format) of the local clustermesh etcd')
-    .option('--health-port <port>', '/healthz, /readyz and /metrics on 127.0.0.1:<port>', Number)
+    .option('--health-port <port>', '/healthz, /readyz and /metrics on 127.0.0.1:<port>', intFlag('--health-port'))
     .option(
       '--per-cluster-ready-timeout <duration>',
       'a remote that does not connect within this stops blocking readiness',

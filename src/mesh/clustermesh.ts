@@ -1,5 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { writeClusterRecord, type ClusterRecord } from '../k8s/local-cluster-record.js';
+import { DEFAULT_GLOBAL_NAMESPACE } from '../k8s/cilium-annotations.js';
 import { createEtcdClient, checkEtcdConnection } from '../kvstore/client.js';
 import { adminUser, ensureClustermeshUsers } from '../kvstore/users.js';
 import type { Pem } from './certificates.js';
@@ -105,7 +106,8 @@ export async function enableClustermesh(
     kvstoremesh,
     tls,
     serviceExports: opts.serviceExports ?? record.clustermesh?.serviceExports ?? false,
-    defaultGlobalNamespace: opts.defaultGlobalNamespace ?? record.clustermesh?.defaultGlobalNamespace ?? true,
+    defaultGlobalNamespace:
+      opts.defaultGlobalNamespace ?? record.clustermesh?.defaultGlobalNamespace ?? DEFAULT_GLOBAL_NAMESPACE,
   };
   await writeClusterRecord(paths.record, record);
   if (tls) {

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { apiserverCommand, apiserverRunOptions } from '../../src/apiserver/main.js';
 import { freePort } from '../../src/mesh/etcd-process.js';
+import { writeTestClusterRecord } from '../harness/cluster-record.js';
 import { TestEtcd } from '../harness/etcd.js';
 import { eventually } from '../harness/eventually.js';
 
@@ -79,5 +83,59 @@ describe('cmesh apiserver (the daemon)', () => {
 
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
+  });
+});
+
+describe('cmesh apiserver flags', () => {
+  const dirs: string[] = [];
+  after(async () => {
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  it('takes its settings from --cluster-dir, and a flag given wins over the record', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cmesh-test-apiserver-flags-'));
+    dirs.push(dir);
+    await writeTestClusterRecord(dir, {
+      ports: { stateEtcdClient: 2379, apiserverHealth: 9880, clustermeshEtcdClient: 2380 },
+      clustermesh: {
+        enabled: true,
+        kvstoremesh: false,
+        tls: false,
+        serviceExports: true,
+        defaultGlobalNamespace: false,
+      },
+    });
+    const fromRecord = await apiserverRunOptions({ clusterDir: dir });
+    assert.equal(fromRecord.clusterName, 'c1');
+    assert.deepEqual(fromRecord.stateEtcd.endpoints, ['http://127.0.0.1:2379']);
+    assert.deepEqual(fromRecord.kvstore.endpoints, ['http://127.0.0.1:2380']);
+    assert.equal(fromRecord.healthPort, 9880);
+    assert.equal(fromRecord.defaultGlobalNamespace, false, "the record's setting");
+    assert.equal(fromRecord.enableServiceExports, true);
+    const flagged = await apiserverRunOptions({
+      clusterDir: dir,
+      clustermeshDefaultGlobalNamespace: true,
+      healthPort: 1234,
+      stateEtcd: 'http://127.0.0.1:1',
+    });
+    assert.equal(flagged.defaultGlobalNamespace, true, 'the flag wins over the record');
+    assert.equal(flagged.healthPort, 1234);
+    assert.deepEqual(flagged.stateEtcd.endpoints, ['http://127.0.0.1:1']);
+  });
+
+  it('refuses a missing setting or a value that is not a boolean, naming the flag', async () => {
+    await assert.rejects(
+      apiserverRunOptions({ clusterName: 'c1', kvstore: 'http://127.0.0.1:1' }),
+      /missing --cluster-id, --state-etcd \(or pass --cluster-dir of a local cluster\)/,
+    );
+    const cmd = apiserverCommand().exitOverride();
+    await assert.rejects(
+      cmd.parseAsync(['--clustermesh-default-global-namespace', 'yes'], { from: 'user' }),
+      /--clustermesh-default-global-namespace must be true or false, got "yes"/,
+    );
+    await assert.rejects(
+      apiserverCommand().exitOverride().parseAsync(['--cluster-id', 'seven'], { from: 'user' }),
+      /--cluster-id must be a non-negative integer, got "seven"/,
+    );
   });
 });
