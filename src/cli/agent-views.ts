@@ -73,7 +73,7 @@ function remoteLines(r: RemoteClusterStatus, verbose: boolean): string[] {
   const lines = [head];
   if (!verbose && r.ready) return lines;
   lines.push(`   └  connection: ${r.connected ? 'connected' : 'disconnected'}: ${r.status}`);
-  if (r.lastFailureMessage) lines.push(`   └  last failure: ${r.lastFailureMessage}`);
+  if (r.lastFailureMessage) lines.push(`   └  last error: ${r.lastFailureMessage}`);
   const c = r.config;
   lines.push(
     c

@@ -115,8 +115,13 @@ export interface RemoteClusterLinkState {
   connected: boolean;
   status: string;
   config: ClusterConfig | undefined;
+  /**
+   * Established connections lost (Cilium's failure count, and the time of the last): a remote that stays down
+   * counts once, however many reconnection attempts fail meanwhile.
+   */
   numFailures: number;
   lastFailure: Date | undefined;
+  /** The last error of any kind: a lost connection or a failed attempt (an invalid config, etcd unreachable). */
   lastFailureMessage: string | undefined;
 }
 
@@ -272,13 +277,10 @@ export class RemoteClusterLink {
     this.resolveFirstReady();
   }
 
-  /** Counts a failure: status line, failure count and time, metrics, a warning. */
-  fail(message: string): void {
-    this.failures++;
-    this.lastFailure = new Date();
+  /** A connection attempt failed: status line, last error and a warning; not counted (see numFailures). */
+  private attemptFailed(message: string): void {
     this.lastFailureMessage = message;
     this.statusText = message;
-    this.metrics?.setFailures(this.failures, this.lastFailure);
     this.log.warn({ failures: this.failures }, message);
   }
 
@@ -294,7 +296,7 @@ export class RemoteClusterLink {
       try {
         retryNow = await this.attempt(ctl.signal);
       } catch (err) {
-        this.fail(`unexpected error: ${toError(err).message}`);
+        this.attemptFailed(`unexpected error: ${toError(err).message}`);
         this.log.error({ err }, 'remote cluster connection attempt failed unexpectedly');
       }
       this.connected = false;
@@ -317,7 +319,7 @@ export class RemoteClusterLink {
     try {
       etcdOpts = await loadEtcdConfigFile(this.configFile);
     } catch (err) {
-      this.fail(`invalid etcd config file: ${toError(err).message}`);
+      this.attemptFailed(`invalid etcd config file: ${toError(err).message}`);
       return false;
     }
     if (signal.aborted) return true;
@@ -325,7 +327,7 @@ export class RemoteClusterLink {
     try {
       client = createEtcdClient(etcdOpts);
     } catch (err) {
-      this.fail(`invalid etcd config file: ${toError(err).message}`);
+      this.attemptFailed(`invalid etcd config file: ${toError(err).message}`);
       return false;
     }
     let handedOver = false;
@@ -340,7 +342,7 @@ export class RemoteClusterLink {
           otherRemoteIds: this.mesh.otherRemoteIds(this.name),
         });
       } catch (err) {
-        this.fail(`invalid cluster config: ${toError(err).message}`);
+        this.attemptFailed(`invalid cluster config: ${toError(err).message}`);
         return false;
       }
       // Claimed in the same turn as the check, so that two remotes cannot both pass it with the same ID.
@@ -350,7 +352,7 @@ export class RemoteClusterLink {
         work = await this.handler.prepare(cfg);
       } catch (err) {
         if (aborted(signal)) return true;
-        this.fail(`cannot prepare for the remote cluster: ${toError(err).message}`);
+        this.attemptFailed(`cannot prepare for the remote cluster: ${toError(err).message}`);
         return false;
       }
       if (aborted(signal)) return true;
@@ -386,7 +388,7 @@ export class RemoteClusterLink {
     } catch (err) {
       if (aborted(signal)) return true;
       const e = toError(err);
-      this.fail(
+      this.attemptFailed(
         e instanceof RemoteClusterConfigError
           ? `invalid cluster config: ${e.message}`
           : `cannot reach etcd at ${etcdOpts.endpoints.join(', ')}: ${e.message}`,
@@ -441,7 +443,10 @@ export class RemoteClusterLink {
     this.connected = false;
     this.setReady(false);
     this.handler.onLost?.(reason);
-    this.fail(`unreachable: ${reason}; reconnecting`);
+    this.failures++;
+    this.lastFailure = new Date();
+    this.metrics?.setFailures(this.failures, this.lastFailure);
+    this.attemptFailed(`unreachable: ${reason}; reconnecting`);
   }
 
   private setReady(ready: boolean): void {

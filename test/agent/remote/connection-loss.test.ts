@@ -60,14 +60,21 @@ describe('ClusterMesh: connection loss', () => {
     assert.ok(st);
     assert.equal(st.ready, false);
     assert.equal(st.connected, false);
-    assert.ok(st.numFailures >= 1);
+    assert.equal(st.numFailures, 1);
     assert.ok(st.lastFailure !== null && !Number.isNaN(Date.parse(st.lastFailure)));
     assert.match(st.lastFailureMessage ?? '', /^unreachable: /);
     assert.equal(sink.size('c2'), 8, 'entries stay while the remote is away');
+    await waitFor(
+      'a reconnection attempt failed',
+      () => (mesh.status()[0]?.lastFailureMessage ?? '').startsWith('cannot reach etcd'),
+      () => mesh.status()[0],
+    );
+    assert.equal(mesh.status()[0]?.numFailures, 1, 'the loss counts once, not every failed reconnection attempt');
 
     await remote.etcd.start();
     await waitFor('reachable again', () => sink.reachable('c2') === true && mesh.status()[0]?.ready === true);
     assert.equal(sink.size('c2'), 8);
+    assert.equal(mesh.status()[0]?.numFailures, 1);
     assert.deepEqual(
       sink.reachability.map((r) => r.reachable),
       [true, false, true],
