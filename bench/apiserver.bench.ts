@@ -30,6 +30,7 @@ const { objectKey } = await import('../src/k8s/keys.js');
 const { endpointToIpcache } = await import('../src/k8s/endpoint-converter.js');
 const { encodeIPIdentityPair } = await import('../src/wire/index.js');
 const { txnPutsDeletes } = await import('../src/kvstore/kv-calls.js');
+const { timeBatched } = await import('./batches.js');
 type CiliumEndpoint = import('../src/k8s/types.js').CiliumEndpoint;
 
 const ENTRIES = Number(process.env.ENTRIES ?? 100_000);
@@ -64,38 +65,20 @@ function cep(i: number, ns: string): CiliumEndpoint {
   };
 }
 
-async function batchedPuts(client: Etcd3, kvs: readonly [string, Buffer][]): Promise<number> {
-  const t0 = performance.now();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < kvs.length) {
-      const start = next;
-      next = Math.min(kvs.length, next + TXN_OPS);
-      const ops = [];
-      for (let i = start; i < next; i++) ops.push({ key: kvs[i]![0], value: kvs[i]![1] });
-      await txnPutsDeletes(client, ops);
-    }
-  };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  return performance.now() - t0;
+function batchedPuts(client: Etcd3, kvs: readonly [string, Buffer][]): Promise<number> {
+  return timeBatched(kvs, TXN_OPS, IN_FLIGHT, (batch) =>
+    txnPutsDeletes(
+      client,
+      batch.map(([key, value]) => ({ key, value })),
+    ),
+  );
 }
 
 /** The same txns through etcd3's own kv.txn (protobufjs encoding): the baseline as issue 2 defines "raw". */
-async function etcd3BatchedPuts(client: Etcd3, kvs: readonly [string, Buffer][]): Promise<number> {
-  const t0 = performance.now();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < kvs.length) {
-      const start = next;
-      next = Math.min(kvs.length, next + TXN_OPS);
-      const success = [];
-      for (let i = start; i < next; i++)
-        success.push({ request_put: { key: Buffer.from(kvs[i]![0]), value: kvs[i]![1] } });
-      await client.kv.txn({ success });
-    }
-  };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  return performance.now() - t0;
+function etcd3BatchedPuts(client: Etcd3, kvs: readonly [string, Buffer][]): Promise<number> {
+  return timeBatched(kvs, TXN_OPS, IN_FLIGHT, (batch) =>
+    client.kv.txn({ success: batch.map(([key, value]) => ({ request_put: { key: Buffer.from(key), value } })) }),
+  );
 }
 
 async function countKeys(client: Etcd3, prefix: string): Promise<number> {

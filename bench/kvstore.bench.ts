@@ -20,6 +20,7 @@ const { WatchStore } = await import('../src/kvstore/watch-store.js');
 const { prefixRangeEnd } = await import('../src/kvstore/list-watcher.js');
 const { rangeRaw, txnPutsDeletes } = await import('../src/kvstore/kv-calls.js');
 const { encodeIPIdentityPair } = await import('../src/wire/ipcache.js');
+const { timeBatched } = await import('./batches.js');
 
 const ENTRIES = Number(process.env.ENTRIES ?? 100_000);
 const TXN_OPS = 128;
@@ -54,43 +55,20 @@ for (let i = 0; i < ENTRIES; i++) {
   entries.push([k, Buffer.from(v)]);
 }
 
-async function rawWrite(client: Etcd3, prefix: string, inFlight: number): Promise<number> {
-  const t0 = performance.now();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < entries.length) {
-      const start = next;
-      next = Math.min(entries.length, next + TXN_OPS);
-      const ops = [];
-      for (let i = start; i < next; i++) {
-        const [k, v] = entries[i]!;
-        ops.push({ key: prefix + k, value: v });
-      }
-      await txnPutsDeletes(client, ops);
-    }
-  };
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  return performance.now() - t0;
+function rawWrite(client: Etcd3, prefix: string, inFlight: number): Promise<number> {
+  return timeBatched(entries, TXN_OPS, inFlight, (batch) =>
+    txnPutsDeletes(
+      client,
+      batch.map(([k, value]) => ({ key: prefix + k, value })),
+    ),
+  );
 }
 
 /** (a3): the same txns through etcd3's own kv.txn (protobufjs encoding), 4 in flight. */
-async function etcd3Write(client: Etcd3, prefix: string): Promise<number> {
-  const t0 = performance.now();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < entries.length) {
-      const start = next;
-      next = Math.min(entries.length, next + TXN_OPS);
-      const success = [];
-      for (let i = start; i < next; i++) {
-        const [k, v] = entries[i]!;
-        success.push({ request_put: { key: Buffer.from(prefix + k), value: v } });
-      }
-      await client.kv.txn({ success });
-    }
-  };
-  await Promise.all(Array.from({ length: RAW_PIPELINE }, worker));
-  return performance.now() - t0;
+function etcd3Write(client: Etcd3, prefix: string): Promise<number> {
+  return timeBatched(entries, TXN_OPS, RAW_PIPELINE, (batch) =>
+    client.kv.txn({ success: batch.map(([k, value]) => ({ request_put: { key: Buffer.from(prefix + k), value } })) }),
+  );
 }
 
 async function syncStoreWrite(client: Etcd3, prefix: string): Promise<number> {
