@@ -81,40 +81,52 @@ async function syncStoreWrite(client: Etcd3, prefix: string): Promise<number> {
   return ms;
 }
 
-async function rawRead(client: Etcd3, prefix: string, pageSize: number): Promise<{ ms: number; n: number }> {
+/** One page of a range read: how many keys it held, the last one, and whether more follow. */
+interface Page {
+  count: number;
+  lastKey: Buffer | undefined;
+  more: boolean;
+}
+
+/**
+ * Reads every key under `prefix` page by page (the first page fixes the revision; `fetch` keeps it) and returns
+ * the time and the number of keys.
+ */
+async function timePagedRead(
+  prefix: string,
+  fetch: (start: Buffer, end: Buffer) => Promise<Page>,
+): Promise<{ ms: number; n: number }> {
   const t0 = performance.now();
   const key = Buffer.from(prefix);
   const end = prefixRangeEnd(key);
   let n = 0;
   let start = key;
-  let revision = 0;
   for (;;) {
-    const res = await rangeRaw(client, { key: start, rangeEnd: end, limit: pageSize, revision });
-    if (revision === 0) revision = res.revision;
-    n += res.kvs.length;
-    if (!res.more || !res.lastKey) break;
-    start = Buffer.concat([res.lastKey, Buffer.from([0])]);
+    const page = await fetch(start, end);
+    n += page.count;
+    if (!page.more || !page.lastKey) break;
+    start = Buffer.concat([page.lastKey, Buffer.from([0])]);
   }
   return { ms: performance.now() - t0, n };
 }
 
+function rawRead(client: Etcd3, prefix: string, pageSize: number): Promise<{ ms: number; n: number }> {
+  let revision = 0;
+  return timePagedRead(prefix, async (start, end) => {
+    const res = await rangeRaw(client, { key: start, rangeEnd: end, limit: pageSize, revision });
+    if (revision === 0) revision = res.revision;
+    return { count: res.kvs.length, lastKey: res.lastKey, more: res.more };
+  });
+}
+
 /** (c3): the same pages through etcd3's own kv.range. */
-async function etcd3Read(client: Etcd3, prefix: string, pageSize: number): Promise<{ ms: number; n: number }> {
-  const t0 = performance.now();
-  const key = Buffer.from(prefix);
-  const end = prefixRangeEnd(key);
-  let n = 0;
-  let start = key;
+function etcd3Read(client: Etcd3, prefix: string, pageSize: number): Promise<{ ms: number; n: number }> {
   let revision = '0';
-  for (;;) {
+  return timePagedRead(prefix, async (start, end) => {
     const res = await client.kv.range({ key: start, range_end: end, limit: pageSize, revision });
     if (revision === '0') revision = res.header.revision;
-    n += res.kvs.length;
-    const last = res.kvs[res.kvs.length - 1];
-    if (!res.more || !last) break;
-    start = Buffer.concat([last.key, Buffer.from([0])]);
-  }
-  return { ms: performance.now() - t0, n };
+    return { count: res.kvs.length, lastKey: res.kvs[res.kvs.length - 1]?.key, more: res.more };
+  });
 }
 
 async function watchStoreList(client: Etcd3, prefix: string): Promise<{ ms: number; n: number }> {

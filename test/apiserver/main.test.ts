@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,10 +6,9 @@ import { after, describe, it } from 'node:test';
 import { apiserverCommand, apiserverRunOptions } from '../../src/apiserver/main.js';
 import { freePort } from '../../src/mesh/etcd-process.js';
 import { writeTestClusterRecord } from '../harness/cluster-record.js';
+import { spawnDaemon } from '../harness/daemon.js';
 import { TestEtcd } from '../harness/etcd.js';
 import { eventually } from '../harness/eventually.js';
-
-const REPO = path.resolve(import.meta.dirname, '../..');
 
 describe('cmesh apiserver (the daemon)', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -25,40 +23,20 @@ describe('cmesh apiserver (the daemon)', () => {
       () => mesh.stop(),
     );
     const healthPort = await freePort();
-    const script =
-      "import { Command } from '@commander-js/extra-typings';" +
-      "import { apiserverCommand } from './src/apiserver/main.ts';" +
-      'await new Command().addCommand(apiserverCommand()).parseAsync(process.argv);';
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        script,
-        'x',
-        'apiserver',
-        '--cluster-name',
-        'c1',
-        '--cluster-id',
-        '1',
-        '--state-etcd',
-        state.endpoint,
-        '--kvstore',
-        mesh.endpoint,
-        '--health-port',
-        String(healthPort),
-      ],
-      { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CMESH_LOG_LEVEL: 'warn' } },
-    );
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    cleanups.push(async () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      await exited;
-    });
+    const daemon = spawnDaemon('./src/apiserver/main.ts', 'apiserverCommand', [
+      'apiserver',
+      '--cluster-name',
+      'c1',
+      '--cluster-id',
+      '1',
+      '--state-etcd',
+      state.endpoint,
+      '--kvstore',
+      mesh.endpoint,
+      '--health-port',
+      String(healthPort),
+    ]);
+    cleanups.push(() => daemon.kill());
 
     const base = `http://127.0.0.1:${healthPort}`;
     await eventually(
@@ -81,8 +59,8 @@ describe('cmesh apiserver (the daemon)', () => {
     );
     assert.doesNotMatch(metrics, /^cilium_kvstore_/m);
 
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr);
+    daemon.signal('SIGTERM');
+    assert.equal(await daemon.exited, 0, daemon.stderr());
   });
 });
 

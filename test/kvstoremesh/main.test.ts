@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,10 +6,9 @@ import { after, describe, it } from 'node:test';
 import { parseDuration } from '../../src/observe/duration.js';
 import { freePort } from '../../src/mesh/etcd-process.js';
 import { writeTestClusterRecord } from '../harness/cluster-record.js';
+import { spawnDaemon } from '../harness/daemon.js';
 import { TestEtcd } from '../harness/etcd.js';
 import { FakeRemote, getKey, waitForAsync } from './helpers.js';
-
-const REPO = path.resolve(import.meta.dirname, '../..');
 
 describe('cmesh kvstoremesh (the command)', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -47,22 +45,12 @@ describe('cmesh kvstoremesh (the command)', () => {
     await mkdir(path.join(clusterDir, 'kvstoremesh'));
     await writeFile(path.join(clusterDir, 'kvstoremesh', 'c2'), `endpoints:\n- ${c2.etcd.endpoint}\n`);
 
-    const script =
-      "import { Command } from '@commander-js/extra-typings';" +
-      "import { kvstoremeshCommand } from './src/kvstoremesh/main.ts';" +
-      'await new Command().addCommand(kvstoremeshCommand()).parseAsync(process.argv);';
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', script, 'x', 'kvstoremesh', '--cluster-dir', clusterDir],
-      { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CMESH_LOG_LEVEL: 'warn' } },
-    );
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    cleanups.push(async () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      await exited;
-    });
+    const daemon = spawnDaemon('./src/kvstoremesh/main.ts', 'kvstoremeshCommand', [
+      'kvstoremesh',
+      '--cluster-dir',
+      clusterDir,
+    ]);
+    cleanups.push(() => daemon.kill());
 
     const lc = await local.client();
     const base = `http://127.0.0.1:${healthPort}`;
@@ -96,7 +84,7 @@ describe('cmesh kvstoremesh (the command)', () => {
     assert.match(metrics, /cilium_kvstoremesh_kvstore_operations_duration_seconds_count\{/);
     assert.doesNotMatch(metrics, /^cilium_kvstore_/m);
 
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr);
+    daemon.signal('SIGTERM');
+    assert.equal(await daemon.exited, 0, daemon.stderr());
   });
 });
