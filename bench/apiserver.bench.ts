@@ -10,7 +10,8 @@
  *       write until the last ipcache key is in the clustermesh etcd (includes writing the state store itself)
  * (a) and (b) run in back-to-back pairs, each from an empty, compacted and defragmented clustermesh etcd (etcd slows
  * down as its history grows, which otherwise favours whichever run comes first). The ratio is the median of the
- * pairs' a/b: the machine is shared and its speed drifts, and each pair sees the same conditions.
+ * pairs' a/b: the machine is shared and its speed drifts, and each pair sees the same conditions. Pairs alternate
+ * their order (raw first, then bootstrap first), so that a steady drift within a pair does not favour one side.
  * Target: a/b >= 0.5.
  * Run: npm run bench:apiserver   (ENTRIES=20000 npm run bench:apiserver for a quick run)
  */
@@ -105,6 +106,9 @@ interface BootRun {
   cpuMs: number;
   /** Heap the apiserver holds once synced. */
   heapMiB: number;
+  /** The apiserver's main thread: time on a CPU, and time runnable but waiting for one (Linux only). */
+  mainOnCpuMs?: number;
+  mainWaitMs?: number;
 }
 
 /** One bootstrap in its own process; returns its duration, CPU time and retained heap. */
@@ -153,16 +157,20 @@ try {
     ]),
   );
   const pairs: { rawMs: number; etcd3Ms: number; boot: BootRun }[] = [];
-  for (let r = 0; r < PAIRS; r++) {
-    await resetStore(mesh);
-    const rawMs = await batchedPuts(mesh, ipcacheKvs);
-    await resetStore(mesh);
-    const etcd3Ms = await etcd3BatchedPuts(mesh, ipcacheKvs);
+  const bootstrap = async (): Promise<BootRun> => {
     await resetStore(mesh);
     const boot = await bootstrapInChild(stateEtcd.endpoint, meshEtcd.endpoint);
     const published = await countKeys(mesh, 'cilium/state/ip/v1/default/');
     if (published !== ENTRIES) throw new Error(`expected ${ENTRIES} ipcache keys, found ${published}`);
-    pairs.push({ rawMs, etcd3Ms, boot });
+    return boot;
+  };
+  for (let r = 0; r < PAIRS; r++) {
+    const bootFirst = r % 2 === 1 ? await bootstrap() : undefined;
+    await resetStore(mesh);
+    const rawMs = await batchedPuts(mesh, ipcacheKvs);
+    await resetStore(mesh);
+    const etcd3Ms = await etcd3BatchedPuts(mesh, ipcacheKvs);
+    pairs.push({ rawMs, etcd3Ms, boot: bootFirst ?? (await bootstrap()) });
   }
   const pairRatios = pairs.map((p) => p.rawMs / p.boot.ms);
   const etcd3Ratios = pairs.map((p) => p.etcd3Ms / p.boot.ms);
@@ -207,6 +215,11 @@ try {
   console.log(
     `      CPU time of the apiserver process per run: ${pairs.map((p) => p.boot.cpuMs.toFixed(0)).join(', ')} ms; heap held once synced: ${pairs.map((p) => p.boot.heapMiB.toFixed(0)).join(', ')} MiB`,
   );
+  if (pairs.every((p) => p.boot.mainOnCpuMs !== undefined)) {
+    console.log(
+      `      its main thread (the critical path) on a CPU: ${pairs.map((p) => p.boot.mainOnCpuMs!.toFixed(0)).join(', ')} ms; waiting for a CPU: ${pairs.map((p) => p.boot.mainWaitMs!.toFixed(0)).join(', ')} ms`,
+    );
+  }
   console.log(
     `  (c) streaming: state writes -> last ipcache key    ${fmt(streamMs)}  (state writes alone: ${stateWriteMs.toFixed(0)} ms)`,
   );
