@@ -8,6 +8,8 @@
  *       clustermesh etcd
  *   (c) streaming: apiserver running and synced; 100k CiliumEndpoints written to the state store; time from the first
  *       write until the last ipcache key is in the clustermesh etcd (includes writing the state store itself)
+ *   (d) memory: one more bootstrap child, then CHURN rounds that each replace the pods of a random ~40% of the
+ *       endpoints; the heap and ArrayBuffer memory the apiserver holds once synced and after each round
  * (a) and (b) run in back-to-back pairs, each from an empty, compacted and defragmented clustermesh etcd (etcd slows
  * down as its history grows, which otherwise favours whichever run comes first). The ratio is the median of the
  * pairs' a/b: the machine is shared and its speed drifts, and each pair sees the same conditions. Pairs alternate
@@ -23,7 +25,7 @@ process.env.CMESH_LOG_LEVEL ??= 'warn';
 const { TestEtcd } = await import('../test/harness/etcd.js');
 const { ClustermeshApiserver } = await import('../src/apiserver/apiserver.js');
 const { LocalClusterSource } = await import('../src/k8s/local-source.js');
-const { BENCH_CLUSTER } = await import('./apiserver-cluster.js');
+const { BENCH_CLUSTER, benchEndpoint: cep } = await import('./apiserver-cluster.js');
 const run = promisify(execFile);
 const CHILD = new URL('./apiserver-bootstrap.child.ts', import.meta.url).pathname;
 const { encodeObject } = await import('../src/k8s/codec.js');
@@ -32,7 +34,6 @@ const { endpointToIpcache } = await import('../src/k8s/endpoint-converter.js');
 const { encodeIPIdentityPair } = await import('../src/wire/index.js');
 const { txnPutsDeletes } = await import('../src/kvstore/kv-calls.js');
 const { timeBatched } = await import('./batches.js');
-type CiliumEndpoint = import('../src/k8s/types.js').CiliumEndpoint;
 
 const ENTRIES = Number(process.env.ENTRIES ?? 100_000);
 const TXN_OPS = 128;
@@ -41,30 +42,8 @@ const TARGET = 0.5;
 const POLL_MS = 20;
 /** (a)+(b) pairs, each measured back to back. */
 const PAIRS = 5;
-
-function cep(i: number, ns: string): CiliumEndpoint {
-  return {
-    apiVersion: 'cilium.io/v2',
-    kind: 'CiliumEndpoint',
-    metadata: {
-      name: `web-${i.toString(36)}`,
-      namespace: ns,
-      uid: `uid-${i}`,
-      ownerReferences: [
-        { apiVersion: 'v1', kind: 'Pod', name: `web-${i.toString(36)}`, uid: `4f1c-${i.toString(16)}` },
-      ],
-    },
-    status: {
-      id: i + 1,
-      identity: { id: 459001 + (i % 500), labels: ['k8s:app=web'] },
-      networking: { addressing: [{ ipv4: `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` }], node: '172.20.0.4' },
-      encryption: { key: 3 },
-      'named-ports': [{ name: 'http', port: 8080, protocol: 'TCP' }],
-      'service-account': 'web',
-      state: 'ready',
-    },
-  };
-}
+/** Rounds of pod replacement in (d). */
+const CHURN = Number(process.env.CHURN ?? 4);
 
 function batchedPuts(client: Etcd3, kvs: readonly [string, Buffer][]): Promise<number> {
   return timeBatched(kvs, TXN_OPS, IN_FLIGHT, (batch) =>
@@ -104,18 +83,21 @@ async function resetStore(client: Etcd3): Promise<void> {
 interface BootRun {
   ms: number;
   cpuMs: number;
-  /** Heap the apiserver holds once synced. */
+  /** Heap and ArrayBuffer memory the apiserver holds once synced. */
   heapMiB: number;
+  buffersMiB: number;
+  /** The same after each churn round. */
+  churn: { heapMiB: number; buffersMiB: number }[];
   /** The apiserver's main thread: time on a CPU, and time runnable but waiting for one (Linux only). */
   mainOnCpuMs?: number;
   mainWaitMs?: number;
 }
 
-/** One bootstrap in its own process; returns its duration, CPU time and retained heap. */
-async function bootstrapInChild(stateEndpoint: string, meshEndpoint: string): Promise<BootRun> {
+/** One bootstrap in its own process (then `churn` rounds of pod replacement); returns what it measured. */
+async function bootstrapInChild(stateEndpoint: string, meshEndpoint: string, churn = 0): Promise<BootRun> {
   const { stdout } = await run(
     process.execPath,
-    ['--expose-gc', '--import', 'tsx', CHILD, stateEndpoint, meshEndpoint],
+    ['--expose-gc', '--import', 'tsx', CHILD, stateEndpoint, meshEndpoint, String(churn), String(ENTRIES)],
     {
       env: { ...process.env, CMESH_LOG_LEVEL: 'warn' },
       maxBuffer: 16 * 1024 * 1024,
@@ -178,6 +160,10 @@ try {
   const rawMs = Math.min(...pairs.map((p) => p.rawMs));
   const bootMs = Math.min(...pairs.map((p) => p.boot.ms));
 
+  // (d) memory under churn, in a child of its own; it rewrites the state store, so it runs before (c).
+  await resetStore(mesh);
+  const churned = CHURN > 0 ? await bootstrapInChild(stateEtcd.endpoint, meshEtcd.endpoint, CHURN) : undefined;
+
   // The streaming run (c) in this process: the apiserver bootstrapped once more, then fed live changes.
   await resetStore(mesh);
   const source = new LocalClusterSource(state);
@@ -213,7 +199,7 @@ try {
     `  (b) apiserver bootstrap: state -> ipcache + canary ${fmt(bootMs)}  (best of ${pairs.map((p) => p.boot.ms.toFixed(0)).join(', ')} ms)`,
   );
   console.log(
-    `      CPU time of the apiserver process per run: ${pairs.map((p) => p.boot.cpuMs.toFixed(0)).join(', ')} ms; heap held once synced: ${pairs.map((p) => p.boot.heapMiB.toFixed(0)).join(', ')} MiB`,
+    `      CPU time of the apiserver process per run: ${pairs.map((p) => p.boot.cpuMs.toFixed(0)).join(', ')} ms`,
   );
   if (pairs.every((p) => p.boot.mainOnCpuMs !== undefined)) {
     console.log(
@@ -223,6 +209,13 @@ try {
   console.log(
     `  (c) streaming: state writes -> last ipcache key    ${fmt(streamMs)}  (state writes alone: ${stateWriteMs.toFixed(0)} ms)`,
   );
+  if (churned) {
+    const mem = (m: { heapMiB: number; buffersMiB: number }): string =>
+      `heap ${m.heapMiB.toFixed(0)} + buffers ${m.buffersMiB.toFixed(0)} MiB`;
+    console.log(
+      `  (d) memory the apiserver holds once synced: ${mem(churned)}; after rounds of pod churn (a random 40% of the pods each): ${churned.churn.map((m, i) => `${i + 1}: ${mem(m)}`).join('; ')}`,
+    );
+  }
   console.log(
     `  ratio a/b = ${ratio.toFixed(2)} (target >= ${TARGET}) ${ratio >= TARGET ? 'OK' : 'BELOW TARGET'}: the median of the pairs' ${pairRatios.map((x) => x.toFixed(2)).join(', ')}; best a / best b = ${(rawMs / bootMs).toFixed(2)}`,
   );

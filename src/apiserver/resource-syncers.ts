@@ -9,6 +9,7 @@ import type {
   Service,
   ServiceExport,
 } from '../k8s/types.js';
+import { bytesToBuffer, utf8Bytes, type ByteString } from '../kvstore/byte-string.js';
 import type { SyncStore } from '../kvstore/sync-store.js';
 import type { Logger } from '../observe/logger.js';
 import {
@@ -130,7 +131,7 @@ export function syncNodes(informer: Informer<CiliumNode>, store: SyncStore, clus
 /** An ipcache entry as syncIpcache keeps it: the address and its value as written. */
 export interface EncodedIpcacheEntry {
   readonly IP: string;
-  readonly value: Buffer;
+  readonly value: ByteString;
 }
 
 /**
@@ -149,7 +150,7 @@ export function syncIpcache(
 ): IpcacheClaims<EncodedIpcacheEntry> {
   const claims = new IpcacheClaims<EncodedIpcacheEntry>({
     upsert: (ip, entry) => {
-      store.upsert(ip, entry.value);
+      store.upsertBytes(ip, entry.value);
     },
     delete: (ip) => {
       store.delete(ip);
@@ -161,14 +162,14 @@ export function syncIpcache(
   });
   /**
    * namespace -> endpoint name -> its ipcache entries (whether the namespace is exported or not). Encoded: the
-   * store holds the same Buffers, where pair objects were half of the apiserver's heap at 100k endpoints.
+   * store holds the same strings, where pair objects were half of the apiserver's heap at 100k endpoints.
    */
   const addresses = new Map<string, Map<string, EncodedIpcacheEntry[]>>();
   const apply = (cep: CiliumEndpoint): void => {
     const ns = cep.metadata.namespace ?? '';
     const entries = endpointToIpcache(cep).map((p): EncodedIpcacheEntry => ({
       IP: p.IP,
-      value: Buffer.from(encodeIPIdentityPair(p)),
+      value: utf8Bytes(encodeIPIdentityPair(p)),
     }));
     let inNs = addresses.get(ns);
     if (entries.length > 0) {
@@ -193,10 +194,10 @@ export function syncIpcache(
 }
 
 /** Reads `<ns>/<pod>` of the endpoint an existing ipcache value names (to keep ownership across restarts). */
-export function ipcacheOwnerFromValue(value: Buffer | undefined): string | undefined {
-  if (!value) return undefined;
+export function ipcacheOwnerFromValue(value: ByteString | undefined): string | undefined {
+  if (value === undefined) return undefined;
   try {
-    const p = decodeIPIdentityPair(value);
+    const p = decodeIPIdentityPair(bytesToBuffer(value));
     return p.K8sPodName ? `${p.K8sNamespace ?? ''}/${p.K8sPodName}` : undefined;
   } catch {
     return undefined;

@@ -4,6 +4,7 @@ export * from './backoff.js';
 export * from './client.js';
 export * from './lease.js';
 export * from './list-watcher.js';
+export * from './byte-string.js';
 export * from './sync-store.js';
 export * from './watch-store.js';
 export * from './heartbeat.js';

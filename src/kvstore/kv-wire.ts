@@ -6,6 +6,7 @@
  * start-up. These functions read and write the wire format (etcd's api/etcdserverpb/rpc.proto and
  * api/mvccpb/kv.proto) directly. Unknown fields are skipped, as protobuf requires.
  */
+import type { ByteString } from './byte-string.js';
 import type { KeyValue } from './types.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -55,7 +56,8 @@ export function int64Varint(decimal: string): Buffer {
 /** A put (value set) or a delete (value undefined) of one key, as a SyncStore batch holds them. */
 export interface TxnOp {
   key: string;
-  value: Buffer | undefined;
+  /** A byte string is written byte for byte (latin1); both have one element per byte, so length is the size. */
+  value: Buffer | ByteString | undefined;
 }
 
 /**
@@ -105,7 +107,7 @@ export function encodePutDeleteTxn(
     if (op.value !== undefined) {
       buf[off++] = (2 << 3) | LENGTH_DELIMITED; // PutRequest.value
       off = writeVarint(buf, off, op.value.length);
-      off += op.value.copy(buf, off);
+      off += typeof op.value === 'string' ? buf.write(op.value, off, 'latin1') : op.value.copy(buf, off);
       if (leaseBytes) {
         buf[off++] = (3 << 3) | VARINT; // PutRequest.lease
         off += leaseBytes.copy(buf, off);

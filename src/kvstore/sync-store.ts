@@ -1,6 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { logger, type Logger } from '../observe/logger.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { copyBytes, utf8Bytes, type ByteString } from './byte-string.js';
 import { StoreClosedError, isLeaseNotFoundError, toError } from './errors.js';
 import { rangeRaw, txnPutsDeletes } from './kv-calls.js';
 import type { TxnOp } from './kv-wire.js';
@@ -49,29 +50,29 @@ export function rfc3339Now(now = new Date()): string {
   return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** One key's state. A single record per key, rather than a map per aspect, halves the hashing per write. */
+/**
+ * One key's state. A single record per key, rather than a map per aspect, halves the hashing per write. Values are
+ * byte strings (see byte-string.ts): held for the life of the key, a Buffer would pin the buffer it is a view into.
+ */
 interface Entry {
   /** Relative to the prefix. */
   readonly key: string;
   /** What etcd should contain; undefined: the key should not exist. */
-  desired: Buffer | undefined;
+  desired: ByteString | undefined;
   /** What this store last wrote: undefined when nothing (the key is absent), null when the outcome is unknown. */
-  written: Buffer | null | undefined;
+  written: ByteString | null | undefined;
   inFlight: boolean;
   /** Upserted before synced() and not written yet: the canary waits for it. */
   pendingSync: boolean;
 }
 
-function newEntry(key: string, desired: Buffer | undefined, written: Buffer | null | undefined): Entry {
+function newEntry(key: string, desired: ByteString | undefined, written: ByteString | null | undefined): Entry {
   return { key, desired, written, inFlight: false, pendingSync: false };
 }
 
-/** An entry that needs a write: its desired content differs from what was last written. */
+/** An entry that needs a write: its desired content differs from what was last written (strings compare by content). */
 function needsWrite(e: Entry): boolean {
-  const d = e.desired;
-  if (d === undefined) return e.written !== undefined;
-  const w = e.written;
-  return w !== d && !w?.equals(d);
+  return e.desired !== e.written;
 }
 
 /**
@@ -107,7 +108,7 @@ export class SyncStore {
   private leaseGeneration = 0;
 
   /** Keys found in etcd by prime(): the ones not upserted by the time synced() is called are stale. */
-  private readonly primed = new Map<string, Buffer>();
+  private readonly primed = new Map<string, ByteString>();
   private readonly canaryLease: LeaseManager | undefined;
 
   private syncRequested = false;
@@ -174,12 +175,12 @@ export class SyncStore {
   }
 
   /** The value the store wants at `key`, if any. */
-  get(key: string): Buffer | undefined {
+  get(key: string): ByteString | undefined {
     return this.entries.get(key)?.desired;
   }
 
   /** What prime() found in etcd at `key`, until synced() is called. */
-  primedValue(key: string): Buffer | undefined {
+  primedValue(key: string): ByteString | undefined {
     return this.primed.get(key);
   }
 
@@ -187,19 +188,27 @@ export class SyncStore {
     for (const e of this.entries.values()) if (e.desired !== undefined) yield e.key;
   }
 
-  /** Queues a write of `value` at `<prefix>/<key>`; a no-op when that exact value is already written. */
-  upsert(key: string, value: string | Buffer): void {
+  /**
+   * Queues a write of `value` (text, written as UTF-8, or bytes) at `<prefix>/<key>`; a no-op when that exact value
+   * is already written. The store keeps a copy: the caller's Buffer may be reused, and is not kept alive.
+   */
+  upsert(key: string, value: string | Uint8Array): void {
+    this.upsertBytes(key, typeof value === 'string' ? utf8Bytes(value) : copyBytes(value));
+  }
+
+  /** upsert() for a value already held as a byte string, which the store keeps as it is. */
+  upsertBytes(key: string, value: ByteString): void {
     if (this.closed) throw new StoreClosedError('sync store');
-    // Kept as bytes: a value built by concatenation is a rope of many strings, which a Buffer collapses.
-    const buf = typeof value === 'string' ? Buffer.from(value) : value;
     let e = this.entries.get(key);
     if (e === undefined) {
-      e = newEntry(key, buf, undefined);
+      e = newEntry(key, value, undefined);
       this.entries.set(key, e);
       this.desiredCount++;
     } else {
       if (e.desired === undefined) this.desiredCount++;
-      e.desired = buf;
+      // An unchanged value (a recomputed service, a resynced node) shares the string already held: one copy.
+      const w = e.written;
+      e.desired = w === value ? w : value;
     }
     this.changed(e, !this.syncRequested);
   }
@@ -227,11 +236,13 @@ export class SyncStore {
     const base = this.prefix.length + 1;
     for (const kv of res.kvs) {
       const key = kv.key.slice(base);
-      this.primed.set(key, kv.value);
+      // A copy: the values are views into the one response that holds the whole prefix.
+      const value = copyBytes(kv.value);
+      this.primed.set(key, value);
       const e = this.entries.get(key);
       if (e?.desired !== undefined) continue;
       // Only a key under the lease we hold (or lease-less keys of a lease-less store) survives us as written.
-      const written = kv.lease === leaseId ? kv.value : null;
+      const written = kv.lease === leaseId ? value : null;
       if (e) e.written = written;
       else this.entries.set(key, newEntry(key, undefined, written));
     }
@@ -421,7 +432,7 @@ export class SyncStore {
     const started = performance.now();
     let leaseId: string | undefined;
     // The values as sent: an entry may change while its transaction is in flight.
-    const values: (Buffer | undefined)[] = batch.map((e) => e.desired);
+    const values: (ByteString | undefined)[] = batch.map((e) => e.desired);
     try {
       leaseId = this.lease ? await this.lease.current() : undefined;
       const ops: TxnOp[] = new Array<TxnOp>(batch.length);

@@ -1,5 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import { SyncStore, WatchStore, type LeaseManager } from '../kvstore/index.js';
+import { copyBytes, SyncStore, WatchStore, type ByteString, type LeaseManager } from '../kvstore/index.js';
 import type { RemoteSessionWork } from '../kvstore/remote/index.js';
 import { MalformedValueError, storePrefix, type MeshResource } from '../wire/index.js';
 import { copyPrefixes } from './cache-layout.js';
@@ -9,13 +9,14 @@ export const BASE_RESOURCES: readonly MeshResource[] = ['nodes', 'services', 'id
 
 /**
  * Checks only the key layout (a kvstoremesh copies values as they are, byte for byte; validating them is the
- * reader's job): the suffix must name an entry below the prefix.
+ * reader's job): the suffix must name an entry below the prefix. Returns a copy of the value: the value read is a
+ * view into the whole watch or list response, which the cache and the SyncStore would otherwise keep alive.
  */
-function checkKeyLayout(suffix: string, value: Buffer): Buffer {
+function checkKeyLayout(suffix: string, value: Buffer): ByteString {
   if (suffix === '' || suffix.startsWith('/') || suffix.endsWith('/') || suffix.includes('//')) {
     throw new MalformedValueError(`key suffix ${JSON.stringify(suffix)} does not name an entry`);
   }
-  return value;
+  return copyBytes(value);
 }
 
 /**
@@ -28,7 +29,7 @@ export class MirrorResource {
   readonly resource: MeshResource;
   readonly target: SyncStore;
   readonly targetPrefix: string;
-  private source: WatchStore<Buffer> | undefined;
+  private source: WatchStore<ByteString> | undefined;
   private sourcePrefix: string | undefined;
   private primed: Promise<void> | undefined;
 
@@ -61,13 +62,13 @@ export class MirrorResource {
     await this.source?.stop();
     this.sourcePrefix = key;
     const replacing = this.source !== undefined;
-    const source: WatchStore<Buffer> = new WatchStore<Buffer>({
+    const source: WatchStore<ByteString> = new WatchStore<ByteString>({
       prefix,
       clusterName: this.remote,
       decode: checkKeyLayout,
       observer: {
         onUpsert: (suffix, value) => {
-          this.target.upsert(suffix, value);
+          this.target.upsertBytes(suffix, value);
         },
         onDelete: (suffix) => {
           this.target.delete(suffix);

@@ -11,6 +11,7 @@ import {
   int64Varint,
 } from '../../src/kvstore/kv-wire.js';
 import { prefixRangeEnd } from '../../src/kvstore/list-watcher.js';
+import { copyBytes, utf8Bytes } from '../../src/kvstore/byte-string.js';
 
 /** etcd3's own (protobufjs) view of a prefix, as the reference. */
 async function reference(client: Etcd3, prefix: string) {
@@ -41,6 +42,7 @@ describe('kv-wire codec against a real etcd', () => {
     const leaseId = await lease.grant();
     assert.ok(BigInt(leaseId) > BigInt(Number.MAX_SAFE_INTEGER), `etcd lease IDs exceed 2^53 (got ${leaseId})`);
     const big = Buffer.alloc(300_000, 7); // a multi-byte length varint
+    const notUtf8 = Buffer.from([0x00, 0x7f, 0x80, 0xc3, 0x28, 0xff]);
     await txnPutsDeletes(
       client,
       [
@@ -49,6 +51,9 @@ describe('kv-wire codec against a real etcd', () => {
         { key: 'w/empty', value: Buffer.alloc(0) },
         { key: 'w/big', value: big },
         { key: 'w/gone', value: Buffer.from('soon deleted') },
+        // Values held as byte strings: every byte value, and text that is not ASCII.
+        { key: 'w/bytes', value: copyBytes(notUtf8) },
+        { key: 'w/text', value: utf8Bytes('prë-ключ') },
       ],
       leaseId,
     );
@@ -70,7 +75,12 @@ describe('kv-wire codec against a real etcd', () => {
     await txnPutsDeletes(client, [{ key: 'x', value: undefined }], undefined, Buffer.from('w/prë/'));
     const ref = await reference(client, 'w/');
     const byKey = new Map(ref.kvs.map((kv) => [kv.key, kv]));
-    assert.deepEqual([...byKey.keys()].sort(), ['w/a', 'w/big', 'w/empty', 'w/nolease', 'w/prë/ä1', 'w/ü-ключ'].sort());
+    assert.deepEqual(
+      [...byKey.keys()].sort(),
+      ['w/a', 'w/big', 'w/bytes', 'w/empty', 'w/nolease', 'w/prë/ä1', 'w/text', 'w/ü-ключ'].sort(),
+    );
+    assert.equal(byKey.get('w/bytes')?.value, notUtf8.toString('hex'), 'a byte string is written byte for byte');
+    assert.equal(byKey.get('w/text')?.value, Buffer.from('prë-ключ').toString('hex'), 'text is written as UTF-8');
     assert.equal(byKey.get('w/prë/ä1')?.value, Buffer.from('p1').toString('hex'));
     assert.equal(byKey.get('w/a')?.value, Buffer.from('{"x":1}').toString('hex'));
     assert.equal(byKey.get('w/big')?.value, big.toString('hex'));

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Etcd3 } from 'etcd3';
 import { TestEtcd } from '../harness/etcd.js';
 import { createEtcdClient } from '../../src/kvstore/client.js';
@@ -8,6 +10,12 @@ import { SyncStore, rfc3339Now } from '../../src/kvstore/sync-store.js';
 import { etcdContent, waitFor } from './helpers.js';
 
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+
+/** A full garbage collection, without starting the test process with --expose-gc. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose_gc');
+  (runInNewContext('gc') as () => void)();
+}
 
 describe('SyncStore', () => {
   let etcd: TestEtcd;
@@ -148,5 +156,33 @@ describe('SyncStore', () => {
     await s.drain();
     assert.equal((await etcdContent(reader, 'ss5/state/')).size, 0);
     assert.equal((await etcdContent(reader, 'cilium/synced/c1/ss5/state')).size, 0);
+  });
+
+  it('writes values byte for byte, text as UTF-8, and keeps no view of the buffer a value came in', async () => {
+    const s = newStore({ prefix: 'ss6/state', clusterName: 'c1' });
+    const notUtf8 = Buffer.from([0x00, 0x7f, 0x80, 0xc3, 0x28, 0xff]);
+    // A short value in a large buffer, as a value read from a gRPC response or cut from Buffer.from's pool is.
+    let slab: ArrayBuffer | undefined = new ArrayBuffer(4 * 1024 * 1024);
+    const slabRef = new WeakRef(slab);
+    let view: Buffer | undefined = Buffer.from(slab, 1000, 16).fill(0x41);
+    s.upsert('bytes', notUtf8);
+    s.upsert('text', 'prë-ключ');
+    s.upsert('view', view);
+    notUtf8.fill(0); // the caller may reuse its buffer once upsert() returns
+    slab = undefined;
+    view = undefined;
+    await s.synced();
+    const raw = async (k: string) => (await reader.get(`ss6/state/${k}`).buffer())?.toString('hex');
+    assert.equal(await raw('bytes'), '007f80c328ff', 'bytes are written as given, not re-encoded');
+    assert.equal(await raw('text'), Buffer.from('prë-ключ').toString('hex'), 'text is written as UTF-8');
+    assert.equal(await raw('view'), '41'.repeat(16));
+    s.upsert('text', Buffer.from('prë-ключ'));
+    s.upsert('bytes', Buffer.from([0x00, 0x7f, 0x80, 0xc3, 0x28, 0xff]));
+    await s.flush();
+    const content = await etcdContent(reader, 'ss6/state/');
+    assert.equal(content.get('ss6/state/text')?.version, 1, 'the same bytes given as text or as a Buffer: no rewrite');
+    assert.equal(content.get('ss6/state/bytes')?.version, 1, 'the same bytes in a new Buffer: no rewrite');
+    collectGarbage();
+    assert.equal(slabRef.deref(), undefined, 'the 4 MiB buffer the value was a view into is not kept alive');
   });
 });
