@@ -20,6 +20,7 @@ const { BENCH_CLUSTER, benchEndpoint } = await import('./apiserver-cluster.js');
 const { encodeObject } = await import('../src/k8s/codec.js');
 const { objectKey } = await import('../src/k8s/keys.js');
 const { txnPutsDeletes } = await import('../src/kvstore/kv-calls.js');
+const { prefixRangeEnd } = await import('../src/kvstore/list-watcher.js');
 const { timeBatched } = await import('./batches.js');
 
 const CHURN_TXN_OPS = 128;
@@ -62,7 +63,7 @@ async function untilRewritten(since: number, entries: number): Promise<void> {
   for (;;) {
     const res = await mesh.kv.range({
       key: Buffer.from(IPCACHE_PREFIX),
-      range_end: Buffer.from(IPCACHE_PREFIX.slice(0, -1) + '0'),
+      range_end: prefixRangeEnd(Buffer.from(IPCACHE_PREFIX)),
       min_mod_revision: since,
       keys_only: true,
     });
@@ -73,7 +74,7 @@ async function untilRewritten(since: number, entries: number): Promise<void> {
 
 const [stateEndpoint, meshEndpoint, churnArg, entriesArg] = process.argv.slice(2);
 if (!stateEndpoint || !meshEndpoint) {
-  console.error('usage: apiserver-bootstrap.child.ts STATE_ENDPOINT MESH_ENDPOINT');
+  console.error('usage: apiserver-bootstrap.child.ts STATE_ENDPOINT MESH_ENDPOINT [CHURN_ROUNDS ENTRIES]');
   process.exit(2);
 }
 const state = createEtcdClient({ endpoints: [stateEndpoint] });
