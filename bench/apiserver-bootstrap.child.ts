@@ -21,6 +21,7 @@ const { encodeObject } = await import('../src/k8s/codec.js');
 const { objectKey } = await import('../src/k8s/keys.js');
 const { txnPutsDeletes } = await import('../src/kvstore/kv-calls.js');
 const { prefixRangeEnd } = await import('../src/kvstore/list-watcher.js');
+const { IPCACHE_ADDRESS_SPACE, IPCACHE_PREFIX } = await import('../src/wire/index.js');
 const { timeBatched } = await import('./batches.js');
 
 const CHURN_TXN_OPS = 128;
@@ -30,7 +31,7 @@ const CHURN_POLL_MS = 250;
 const CHURN_SHARE = 0.5;
 /** Time given to V8's concurrent sweeping after a forced GC, before memory is read. */
 const SWEEP_WAIT_MS = 300;
-const IPCACHE_PREFIX = 'cilium/state/ip/v1/default/';
+const IPCACHE_KEYS = `${IPCACHE_PREFIX}/${IPCACHE_ADDRESS_SPACE}/`;
 
 /**
  * The main thread's [on-CPU, run-queue wait] nanoseconds: the main thread is the bootstrap's critical path (it parses
@@ -62,8 +63,8 @@ function picks(n: number, count: number, seed: number): number[] {
 async function untilRewritten(since: number, entries: number): Promise<void> {
   for (;;) {
     const res = await mesh.kv.range({
-      key: Buffer.from(IPCACHE_PREFIX),
-      range_end: prefixRangeEnd(Buffer.from(IPCACHE_PREFIX)),
+      key: Buffer.from(IPCACHE_KEYS),
+      range_end: prefixRangeEnd(Buffer.from(IPCACHE_KEYS)),
       min_mod_revision: since,
       keys_only: true,
     });
@@ -114,7 +115,7 @@ const churn: { heapMiB: number; buffersMiB: number }[] = [];
 const rounds = Number(churnArg ?? 0);
 const entries = Number(entriesArg ?? 0);
 for (let g = 1; g <= rounds; g++) {
-  const { header } = await mesh.kv.range({ key: Buffer.from(IPCACHE_PREFIX), count_only: true });
+  const { header } = await mesh.kv.range({ key: Buffer.from(IPCACHE_KEYS), count_only: true });
   const since = Number(header.revision) + 1;
   // Distinct: a transaction may not name a key twice.
   const replaced = [...new Set(picks(entries, Math.floor(entries * CHURN_SHARE), g))];

@@ -34,6 +34,7 @@ const { endpointToIpcache } = await import('../src/k8s/endpoint-converter.js');
 const { encodeIPIdentityPair } = await import('../src/wire/index.js');
 const { txnPutsDeletes } = await import('../src/kvstore/kv-calls.js');
 const { timeBatched } = await import('./batches.js');
+const { prefixRangeEnd } = await import('../src/kvstore/list-watcher.js');
 
 const ENTRIES = Number(process.env.ENTRIES ?? 100_000);
 const TXN_OPS = 128;
@@ -64,7 +65,7 @@ function etcd3BatchedPuts(client: Etcd3, kvs: readonly [string, Buffer][]): Prom
 async function countKeys(client: Etcd3, prefix: string): Promise<number> {
   const res = await client.kv.range({
     key: Buffer.from(prefix),
-    range_end: Buffer.from(prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)),
+    range_end: prefixRangeEnd(Buffer.from(prefix)),
     count_only: true,
   });
   return Number(res.count);
