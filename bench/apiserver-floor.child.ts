@@ -10,7 +10,7 @@
 process.env.CMESH_LOG_LEVEL ??= 'warn';
 const { createEtcdClient } = await import('../src/kvstore/client.js');
 const { rangeRaw, txnPutsDeletes } = await import('../src/kvstore/kv-calls.js');
-const { LIST_PAGE_SIZE, prefixRangeEnd } = await import('../src/kvstore/list-watcher.js');
+const { LIST_PAGE_SIZE, keyAfter, prefixRangeEnd } = await import('../src/kvstore/list-watcher.js');
 const { decodeObject } = await import('../src/k8s/codec.js');
 const { kindPrefix } = await import('../src/k8s/keys.js');
 const { endpointToIpcache } = await import('../src/k8s/endpoint-converter.js');
@@ -53,7 +53,7 @@ for (;;) {
   const next =
     page.more && page.lastKey
       ? rangeRaw(state, {
-          key: Buffer.concat([page.lastKey, Buffer.from([0])]),
+          key: keyAfter(page.lastKey),
           rangeEnd,
           limit: LIST_PAGE_SIZE,
           revision,

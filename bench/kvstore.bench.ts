@@ -17,7 +17,7 @@ const { TestEtcd } = await import('../test/harness/etcd.js');
 const { createEtcdClient } = await import('../src/kvstore/client.js');
 const { SyncStore } = await import('../src/kvstore/sync-store.js');
 const { WatchStore } = await import('../src/kvstore/watch-store.js');
-const { prefixRangeEnd } = await import('../src/kvstore/list-watcher.js');
+const { keyAfter, prefixRangeEnd } = await import('../src/kvstore/list-watcher.js');
 const { rangeRaw, txnPutsDeletes } = await import('../src/kvstore/kv-calls.js');
 const { encodeIPIdentityPair } = await import('../src/wire/ipcache.js');
 const { timeBatched } = await import('./batches.js');
@@ -100,12 +100,12 @@ async function timePagedRead(
   const key = Buffer.from(prefix);
   const end = prefixRangeEnd(key);
   let n = 0;
-  let start = key;
+  let start: Buffer = key;
   for (;;) {
     const page = await fetch(start, end);
     n += page.count;
     if (!page.more || !page.lastKey) break;
-    start = Buffer.concat([page.lastKey, Buffer.from([0])]);
+    start = keyAfter(page.lastKey);
   }
   return { ms: performance.now() - t0, n };
 }

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Etcd3, IKeyValue, IRequestOp, ICompare } from 'etcd3';
+import { prefixRangeEnd } from '../kvstore/list-watcher.js';
 import { logger } from '../observe/logger.js';
 import { decodeObject, encodeObject, storedForm } from './codec.js';
 import { AlreadyExistsError, ConflictError, DecodeError, InvalidObjectsError, NotFoundError } from './errors.js';
@@ -67,13 +68,6 @@ export interface ObjectStoreOptions {
 
 function b(s: string): Buffer {
   return Buffer.from(s);
-}
-
-function prefixEnd(prefix: string): Buffer {
-  // Prefixes here always end in '/', so incrementing the last byte is safe.
-  const buf = b(prefix);
-  buf[buf.length - 1]! += 1;
-  return buf;
 }
 
 /** Kubernetes' timestamp format: RFC 3339 in UTC, whole seconds. */
@@ -139,7 +133,7 @@ export class ObjectStore {
   async list<K extends KindName>(kind: K, opts: ListOptions = {}): Promise<ListResult<ObjectOf<K>>> {
     const prefix = kindPrefix(kind, opts.namespace, this.root);
     const match = toMatcher(opts.labelSelector);
-    const res = await this.client.kv.range({ key: b(prefix), range_end: prefixEnd(prefix) });
+    const res = await this.client.kv.range({ key: b(prefix), range_end: prefixRangeEnd(b(prefix)) });
     const items: ObjectOf<K>[] = [];
     for (const kv of res.kvs) {
       const key = kv.key.toString();

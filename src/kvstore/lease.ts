@@ -2,6 +2,7 @@ import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveRespo
 import { logger } from '../observe/logger.js';
 import { Backoff, sleep } from './backoff.js';
 import { isLeaseNotFoundError } from './errors.js';
+import { prefixRangeEnd } from './list-watcher.js';
 
 /** Cilium's default lease TTL (--kvstore-lease-ttl): keys of a dead writer vanish this long after it died. */
 export const LEASE_TTL_SECONDS = 15 * 60;
@@ -100,7 +101,9 @@ export class LeaseManager {
     if (this.leaseId !== undefined) return this.leaseId;
     for (const k of keys) {
       const key = Buffer.from(k);
-      const res = await this.client.kv.range(k.endsWith('/') ? { key, range_end: prefixEnd(key), limit: 1 } : { key });
+      const res = await this.client.kv.range(
+        k.endsWith('/') ? { key, range_end: prefixRangeEnd(key), limit: 1 } : { key },
+      );
       const lease = res.kvs[0]?.lease;
       if (lease === undefined || lease === '0') continue;
       const ttl = await this.client.leaseClient.leaseTimeToLive({ ID: lease });
@@ -194,15 +197,4 @@ export class LeaseManager {
       send();
     });
   }
-}
-
-function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i] = end[i]! + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
 }

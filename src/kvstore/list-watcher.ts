@@ -63,6 +63,11 @@ export function prefixRangeEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
+/** The smallest key greater than `key`: where the next page of a paged range starts. */
+export function keyAfter(key: Buffer): Buffer {
+  return Buffer.concat([key, Buffer.from([0])]);
+}
+
 function toKeyValue(kv: IKeyValue): KeyValue {
   return {
     key: kv.key.toString(),
@@ -228,8 +233,7 @@ export class ListWatcher {
     const revision = res.revision;
     for (;;) {
       // The next page is requested before this one is delivered, so that etcd serves it meanwhile.
-      const next =
-        res.more && res.lastKey ? fetchPage(Buffer.concat([res.lastKey, Buffer.from([0])]), revision) : undefined;
+      const next = res.more && res.lastKey ? fetchPage(keyAfter(res.lastKey), revision) : undefined;
       next?.catch(() => undefined); // settled below; this only silences an early rejection while we deliver
       let sinceYield = 0;
       for (const kv of res.kvs) {

@@ -10,7 +10,7 @@ import {
   encodePutDeleteTxn,
   int64Varint,
 } from '../../src/kvstore/kv-wire.js';
-import { prefixRangeEnd } from '../../src/kvstore/list-watcher.js';
+import { keyAfter, prefixRangeEnd } from '../../src/kvstore/list-watcher.js';
 import { copyBytes, utf8Bytes } from '../../src/kvstore/byte-string.js';
 
 /** etcd3's own (protobufjs) view of a prefix, as the reference. */
@@ -119,7 +119,7 @@ describe('kv-wire codec against a real etcd', () => {
     assert.equal(first.lastKey?.toString(), 'r/k09');
     await client.put('r/k99').value('after the first page');
     const second = await rangeRaw(client, {
-      key: Buffer.concat([first.lastKey, Buffer.from([0])]),
+      key: keyAfter(first.lastKey),
       rangeEnd: prefixRangeEnd(Buffer.from('r/')),
       revision: first.revision,
     });
