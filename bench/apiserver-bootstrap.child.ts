@@ -21,7 +21,7 @@ const { encodeObject } = await import('../src/k8s/codec.js');
 const { objectKey } = await import('../src/k8s/keys.js');
 const { txnPutsDeletes } = await import('../src/kvstore/kv-calls.js');
 const { prefixRangeEnd } = await import('../src/kvstore/list-watcher.js');
-const { IPCACHE_ADDRESS_SPACE, IPCACHE_PREFIX } = await import('../src/wire/index.js');
+const { resourceWatchPrefix } = await import('../src/wire/index.js');
 const { timeBatched } = await import('./batches.js');
 
 const CHURN_TXN_OPS = 128;
@@ -31,7 +31,7 @@ const CHURN_POLL_MS = 250;
 const CHURN_SHARE = 0.5;
 /** Time given to V8's concurrent sweeping after a forced GC, before memory is read. */
 const SWEEP_WAIT_MS = 300;
-const IPCACHE_KEYS = `${IPCACHE_PREFIX}/${IPCACHE_ADDRESS_SPACE}/`;
+const IPCACHE_KEYS = resourceWatchPrefix('ip', BENCH_CLUSTER.clusterName);
 
 /**
  * The main thread's [on-CPU, run-queue wait] nanoseconds: the main thread is the bootstrap's critical path (it parses

@@ -14,7 +14,8 @@ const { LIST_PAGE_SIZE, keyAfter, prefixRangeEnd } = await import('../src/kvstor
 const { decodeObject } = await import('../src/k8s/codec.js');
 const { kindPrefix } = await import('../src/k8s/keys.js');
 const { endpointToIpcache } = await import('../src/k8s/endpoint-converter.js');
-const { encodeIPIdentityPair, IPCACHE_ADDRESS_SPACE, IPCACHE_PREFIX } = await import('../src/wire/index.js');
+const { encodeIPIdentityPair, resourceWatchPrefix } = await import('../src/wire/index.js');
+const { BENCH_CLUSTER } = await import('./apiserver-cluster.js');
 const { MAX_TXN_OPS, MAX_TXNS_IN_FLIGHT } = await import('../src/kvstore/sync-store.js');
 const { utf8Bytes } = await import('../src/kvstore/byte-string.js');
 import type { TxnOp } from '../src/kvstore/kv-wire.js';
@@ -28,7 +29,7 @@ if (!stateEndpoint || !meshEndpoint) {
 }
 const state = createEtcdClient({ endpoints: [stateEndpoint] });
 const mesh = createEtcdClient({ endpoints: [meshEndpoint] });
-const keyPrefix = Buffer.from(`${IPCACHE_PREFIX}/${IPCACHE_ADDRESS_SPACE}/`);
+const keyPrefix = Buffer.from(resourceWatchPrefix('ip', BENCH_CLUSTER.clusterName));
 const listPrefix = Buffer.from(kindPrefix('CiliumEndpoint'));
 const rangeEnd = prefixRangeEnd(listPrefix);
 

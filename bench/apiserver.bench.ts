@@ -36,12 +36,14 @@ const FLOOR_CHILD = new URL('./apiserver-floor.child.ts', import.meta.url).pathn
 const { encodeObject } = await import('../src/k8s/codec.js');
 const { objectKey } = await import('../src/k8s/keys.js');
 const { endpointToIpcache } = await import('../src/k8s/endpoint-converter.js');
-const { encodeIPIdentityPair } = await import('../src/wire/index.js');
+const { encodeIPIdentityPair, resourceWatchPrefix } = await import('../src/wire/index.js');
 const { txnPutsDeletes } = await import('../src/kvstore/kv-calls.js');
 const { timeBatched } = await import('./batches.js');
 const { prefixRangeEnd } = await import('../src/kvstore/list-watcher.js');
 
 const ENTRIES = Number(process.env.ENTRIES ?? 100_000);
+/** Where the apiserver (and the floor) publish the ipcache. */
+const IPCACHE_KEYS = resourceWatchPrefix('ip', BENCH_CLUSTER.clusterName);
 const TXN_OPS = 128;
 const IN_FLIGHT = 4;
 const TARGET = 0.5;
@@ -159,7 +161,7 @@ try {
   );
   const pairs: { rawMs: number; etcd3Ms: number; boot: BootRun; floor: FloorRun }[] = [];
   const published = async (what: string): Promise<void> => {
-    const n = await countKeys(mesh, 'cilium/state/ip/v1/default/');
+    const n = await countKeys(mesh, IPCACHE_KEYS);
     if (n !== ENTRIES) throw new Error(`${what}: expected ${ENTRIES} ipcache keys, found ${n}`);
   };
   /** The bootstrap (b), then the floor (e): the same work, with and without the apiserver's book-keeping. */
@@ -208,7 +210,7 @@ try {
     ]),
   );
   const stateWriteMs = performance.now() - t1;
-  await waitForCount(mesh, 'cilium/state/ip/v1/default/', 2 * ENTRIES);
+  await waitForCount(mesh, IPCACHE_KEYS, 2 * ENTRIES);
   const streamMs = performance.now() - t1;
   await api.stop();
   await source.close();
