@@ -4,14 +4,10 @@
  * userspace datapath's listeners, tunnel and verdict counters).
  */
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import path from 'node:path';
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { AgentClient } from '../agent/api-client.js';
 import type { AgentStatus, RemoteClusterStatus } from '../agent/api-types.js';
-import { AGENT_SOCKET_NAME } from '../agent/main.js';
-import { clusterPaths } from '../mesh/home.js';
-import { loadCluster } from '../mesh/local-cluster.js';
+import { liveAgentSocket } from '../mesh/running.js';
 import { emit, outputOption, table, type OutputFormat } from './output.js';
 
 interface ViewOptions {
@@ -22,19 +18,9 @@ interface ViewOptions {
   output: OutputFormat;
 }
 
-/** The agent socket of `node` (default: the cluster's first node that has one, in node order). */
+/** The agent socket of `node` (default: the cluster's first node whose agent runs, in node order). */
 export async function agentSocket(context: string, node?: string): Promise<string> {
-  const { record } = await loadCluster(context);
-  const nodesDir = clusterPaths(record.name).nodes;
-  if (node) return path.join(nodesDir, node, AGENT_SOCKET_NAME);
-  let names: string[] = [];
-  try {
-    names = (await readdir(nodesDir)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-  } catch {
-    // no node folder yet: fall through to the first node's name
-  }
-  const live = names.find((n) => existsSync(path.join(nodesDir, n, AGENT_SOCKET_NAME)));
-  return path.join(nodesDir, live ?? names[0] ?? `${record.name}-node-1`, AGENT_SOCKET_NAME);
+  return liveAgentSocket(context, node);
 }
 
 async function clientFor(o: ViewOptions): Promise<AgentClient> {

@@ -1,19 +1,45 @@
 import { Command } from '@commander-js/extra-typings';
 import { startClustermeshProcesses } from '../mesh/clustermesh.js';
+import { deleteClusters, requireClusters } from '../mesh/cluster-delete.js';
 import {
+  DEFAULT_NODES,
+  DEFAULT_POD_CIDR_TEMPLATE,
+  DEFAULT_SERVICE_CIDR_TEMPLATE,
+  MAX_NODES,
+  MIN_NODES,
   createCluster,
-  deleteCluster,
   inspectCluster,
   listClusterNames,
   loadAllClusters,
   loadCluster,
+  plural,
   processStates,
+  runState,
   startClusterProcesses,
   stopClusterProcesses,
 } from '../mesh/local-cluster.js';
 import { clusterPaths } from '../mesh/home.js';
+import { roleName } from '../mesh/running.js';
+import { deadlineIn } from '../mesh/steps.js';
 import { emit, outputOption, table } from './output.js';
+import { progressReporter } from './progress.js';
+import { timeoutOption } from './timeout-option.js';
 import { intFlag } from '../observe/flag-values.js';
+
+/** Runs `fn` with a progress display; the display ends with `doneText` or the failure. */
+async function withProgress<T>(quiet: boolean, fn: (step: (s: string) => void) => Promise<T>): Promise<T> {
+  const progress = await progressReporter({ quiet });
+  try {
+    const out = await fn((s) => {
+      progress.step(s);
+    });
+    progress.done(true);
+    return out;
+  } catch (err) {
+    progress.done(false);
+    throw err;
+  }
+}
 
 export function clusterCommand() {
   const cmd = new Command('cluster').description(
@@ -29,29 +55,48 @@ export function clusterCommand() {
       'cluster ID, unique in the mesh: 1-255 (1-511 with --max-connected-clusters 511)',
       intFlag('--id'),
     )
-    .option('--pod-cidr <cidr>', 'pod CIDR (default 10.<id>.0.0/16); must not overlap other clusters')
-    .option('--service-cidr <cidr>', 'service (ClusterIP) CIDR', '10.96.0.0/16')
-    .option('--nodes <k>', 'number of nodes (each gets a /24 of the pod CIDR and an agent)', intFlag('--nodes'), 2)
+    .option(
+      '--pod-cidr <cidr>',
+      `pod CIDR; must not overlap any other cluster's pod or service CIDR (default: ${DEFAULT_POD_CIDR_TEMPLATE}, for IDs 1-255)`,
+    )
+    .option(
+      '--service-cidr <cidr>',
+      `service (ClusterIP) CIDR; must not overlap any other cluster's ranges (default: ${DEFAULT_SERVICE_CIDR_TEMPLATE}, for IDs 1-255)`,
+    )
+    .option(
+      '--nodes <k>',
+      `number of nodes, ${MIN_NODES}-${MAX_NODES}: each gets a /24 of the pod CIDR and an agent; 0 makes a control-plane-only cluster (no agents, no pods run)`,
+      intFlag('--nodes'),
+      DEFAULT_NODES,
+    )
     .option(
       '--max-connected-clusters <n>',
       '255 or 511: how identity bits are split between cluster ID and identity',
       intFlag('--max-connected-clusters'),
       255,
     )
+    .addOption(timeoutOption('2m', 'the cluster to start'))
     .addOption(outputOption())
     .action(async (name, opts) => {
-      const rec = await createCluster({
-        name,
-        id: opts.id,
-        nodes: opts.nodes,
-        serviceCidr: opts.serviceCidr,
-        maxConnectedClusters: opts.maxConnectedClusters,
-        ...(opts.podCidr ? { podCidr: opts.podCidr } : {}),
-      });
+      const rec = await withProgress(opts.output !== 'text', (onStep) =>
+        createCluster(
+          {
+            name,
+            id: opts.id,
+            nodes: opts.nodes,
+            maxConnectedClusters: opts.maxConnectedClusters,
+            ...(opts.podCidr ? { podCidr: opts.podCidr } : {}),
+            ...(opts.serviceCidr ? { serviceCidr: opts.serviceCidr } : {}),
+          },
+          undefined,
+          { onStep, deadline: deadlineIn(opts.timeout) },
+        ),
+      );
       emit(
         opts.output,
         rec,
-        () => `cluster "${rec.name}" created (ID ${rec.id}, pod CIDR ${rec.podCidr}, ${rec.nodes} nodes)`,
+        () =>
+          `cluster "${rec.name}" created (ID ${rec.id}, pod CIDR ${rec.podCidr}, service CIDR ${rec.serviceCidr}, ${plural(rec.nodes, 'node')})`,
       );
     });
 
@@ -64,18 +109,22 @@ export function clusterCommand() {
         name: string;
         id: number;
         podCidr: string;
+        serviceCidr: string;
         nodes: number;
         clustermesh: boolean;
+        state: string;
         processes: string;
       }[] = [];
       for (const r of await loadAllClusters()) {
-        const procs = await processStates(clusterPaths(r.name));
+        const procs = await processStates(r, clusterPaths(r.name));
         rows.push({
           name: r.name,
           id: r.id,
           podCidr: r.podCidr,
+          serviceCidr: r.serviceCidr,
           nodes: r.nodes,
           clustermesh: r.clustermesh?.enabled ?? false,
+          state: runState(procs),
           processes: `${procs.filter((p) => p.running).length}/${procs.length}`,
         });
       }
@@ -83,8 +132,17 @@ export function clusterCommand() {
         rows.length === 0
           ? 'no local clusters; create one with `cmesh cluster create NAME --id N`'
           : table(
-              ['NAME', 'ID', 'POD CIDR', 'NODES', 'CLUSTERMESH', 'RUNNING'],
-              rows.map((r) => [r.name, r.id, r.podCidr, r.nodes, r.clustermesh ? 'enabled' : 'disabled', r.processes]),
+              ['NAME', 'ID', 'POD CIDR', 'SERVICE CIDR', 'NODES', 'CLUSTERMESH', 'STATE', 'PROCESSES'],
+              rows.map((r) => [
+                r.name,
+                r.id,
+                r.podCidr,
+                r.serviceCidr,
+                r.nodes,
+                r.clustermesh ? 'enabled' : 'disabled',
+                r.state,
+                r.state === 'stopped' ? '-' : `${r.processes} running`,
+              ]),
             ),
       );
     });
@@ -102,12 +160,14 @@ export function clusterCommand() {
           `Pod CIDR:         ${info.podCidr}`,
           `Service CIDR:     ${info.serviceCidr}`,
           `Nodes:            ${info.nodes}`,
+          `State:            ${info.state}${info.state === 'running' ? '' : ` (start it with \`cmesh cluster start ${info.name}\`)`}`,
           `State etcd:       ${info.stateEtcd.endpoints.join(',')}`,
           `Clustermesh etcd: ${info.clustermeshEtcd ? info.clustermeshEtcd.endpoints.join(',') : 'not enabled (cmesh clustermesh enable --context ' + info.name + ')'}`,
           `Folder:           ${info.folders.cluster}`,
           `Processes:`,
           ...info.processes.map(
-            (p) => `  ${p.role.padEnd(18)} ${p.running ? `running (pid ${p.pid})` : 'stopped'}  ${p.log}`,
+            (p) =>
+              `  ${roleName(p.role).padEnd(28)} ${p.running ? `running (pid ${p.pid})`.padEnd(20) : 'stopped'.padEnd(20)} ${p.log}`,
           ),
         ].join('\n'),
       );
@@ -115,10 +175,11 @@ export function clusterCommand() {
 
   cmd
     .command('stop')
-    .description('stop every process of a local cluster (its data stays; `cluster start` brings it back)')
+    .description('stop every process of local clusters (their data stays; `cluster start` brings them back)')
     .argument('<name...>')
     .option('--kill', 'SIGKILL instead of a clean shutdown (to test failure handling)', false)
     .action(async (names, opts) => {
+      await requireClusters(names);
       for (const name of names) {
         const { paths } = await loadCluster(name);
         await stopClusterProcesses(paths, { kill: opts.kill });
@@ -128,25 +189,35 @@ export function clusterCommand() {
 
   cmd
     .command('start')
-    .description('start whatever processes of a local cluster are not running')
+    .description('start whatever processes of local clusters are not running, and wait until they answer')
     .argument('<name...>')
-    .action(async (names) => {
+    .addOption(timeoutOption('2m', 'each cluster to start'))
+    .action(async (names, opts) => {
+      await requireClusters(names);
       for (const name of names) {
         const { record, paths } = await loadCluster(name);
-        await startClusterProcesses(record, paths);
-        if (record.clustermesh?.enabled) await startClustermeshProcesses(record, paths);
+        await withProgress(false, async (onStep) => {
+          const steps = { onStep, deadline: deadlineIn(opts.timeout) };
+          await startClusterProcesses(record, paths, steps);
+          if (record.clustermesh?.enabled) await startClustermeshProcesses(record, paths, steps);
+        });
         console.log(`cluster "${name}" started`);
       }
     });
 
   cmd
     .command('delete')
-    .description('stop every process of a local cluster and remove its folder')
+    .description(
+      'stop every process of local clusters and remove their folders; a cluster connected to other local clusters is disconnected from them first',
+    )
     .argument('<name...>')
     .action(async (names) => {
-      for (const name of names) {
-        await deleteCluster(name);
-        console.log(`cluster "${name}" deleted`);
+      const deleted = await withProgress(false, (onStep) => deleteClusters(names, undefined, onStep));
+      for (const d of deleted) {
+        console.log(
+          `cluster "${d.name}" deleted` +
+            (d.disconnected.length > 0 ? ` (disconnected from ${d.disconnected.join(', ')} first)` : ''),
+        );
       }
     });
 

@@ -1,20 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Command } from '@commander-js/extra-typings';
-import ora from 'ora';
+import { Command, Option } from '@commander-js/extra-typings';
 import { parseDuration } from '../observe/duration.js';
 import { disableClustermesh, enableClustermesh } from '../mesh/clustermesh.js';
 import { connectClusters, disconnectClusters, importSecrets, rotateClusterCertificates } from '../mesh/connect.js';
 import { inspectCluster } from '../mesh/local-cluster.js';
 import { extractSecret, readSecretFiles } from '../mesh/secret.js';
-import {
-  DEFAULT_WAIT_MS,
-  clustermeshStatus,
-  progressLine,
-  waitForClustermesh,
-  type ClustermeshStatus,
-} from '../mesh/status.js';
+import { clustermeshStatus, progressLine, waitForClustermesh, type ClustermeshStatus } from '../mesh/status.js';
+import { deadlineIn } from '../mesh/steps.js';
 import { contextOption } from './context.js';
+import { progressReporter } from './progress.js';
+import { timeoutOption } from './timeout-option.js';
 import { vmCommand } from './vm-command.js';
 import { emit, outputOption, table } from './output.js';
 import { boolFlag } from '../observe/flag-values.js';
@@ -26,8 +22,13 @@ function yesNo(b: boolean): string {
 /** The human view of `clustermesh status`. */
 export function formatClustermeshStatus(s: ClustermeshStatus): string {
   const lines: string[] = [];
-  if (!s.enabled) lines.push(`ClusterMesh is not enabled on cluster "${s.cluster}"`);
-  else {
+  if (!s.enabled) {
+    return `ClusterMesh is not enabled on cluster "${s.cluster}"; enable it with \`cmesh clustermesh enable --context ${s.cluster}\``;
+  }
+  if (s.state === 'stopped') {
+    return `Cluster "${s.cluster}" is stopped; start it with \`cmesh cluster start ${s.cluster}\`\n\nClusterMesh is not ready`;
+  }
+  {
     lines.push(
       `Cluster "${s.cluster}": clustermesh-apiserver ${s.apiserver.ready ? 'ready' : s.apiserver.running ? 'not ready' : 'not running'}` +
         `, TLS ${s.tls ? 'on' : 'off'}` +
@@ -109,7 +110,7 @@ export function clustermeshCommand() {
     .addOption(contextOption())
     .option(
       '--enable-kvstoremesh <bool>',
-      'run KVStoreMesh so that agents read a local cache of the remotes',
+      'run KVStoreMesh so that agents read a local cache of the remotes (default: true, or what the cluster had)',
       boolFlag('--enable-kvstoremesh'),
     )
     .option('--enable-service-exports', 'publish MCS-API ServiceExports')
@@ -122,10 +123,16 @@ export function clustermeshCommand() {
       '--ca <dir>',
       "use the CA in <dir> (ca.crt, ca.key), e.g. another cluster's certs folder, instead of a new one",
     )
-    .option('--no-tls', 'serve the clustermesh etcd without TLS (insecure; local experiments only)')
+    .option('--no-tls', 'serve the clustermesh etcd without TLS (insecure; local experiments only; default: TLS on)')
+    .addOption(timeoutOption('2m', 'the clustermesh-apiserver to be ready'))
     .addOption(outputOption())
     .action(async (opts) => {
+      const progress = await progressReporter({ quiet: opts.output !== 'text' });
       const rec = await enableClustermesh(opts.context, {
+        onStep: (s) => {
+          progress.step(s);
+        },
+        deadline: deadlineIn(opts.timeout),
         ...(opts.enableKvstoremesh !== undefined ? { kvstoremesh: opts.enableKvstoremesh } : {}),
         ...(opts.enableServiceExports ? { serviceExports: true } : {}),
         ...(opts.clustermeshDefaultGlobalNamespace !== undefined
@@ -133,12 +140,23 @@ export function clustermeshCommand() {
           : {}),
         ...(opts.tls ? {} : { tls: false }),
         ...(opts.ca ? { ca: await readPem(opts.ca) } : {}),
-      });
+      }).then(
+        (r) => {
+          progress.done(true);
+          return r;
+        },
+        (err: unknown) => {
+          progress.done(false);
+          throw err;
+        },
+      );
       const info = await inspectCluster(rec.name);
       emit(
         opts.output,
         info,
-        () => `clustermesh enabled on cluster "${rec.name}": etcd ${info.clustermeshEtcd?.endpoints.join(',') ?? '?'}`,
+        () =>
+          `clustermesh enabled on cluster "${rec.name}": etcd ${info.clustermeshEtcd?.endpoints.join(',') ?? '?'}` +
+          `, TLS ${rec.clustermesh?.tls ? 'on' : 'off'}, KVStoreMesh ${rec.clustermesh?.kvstoremesh ? 'on' : 'off'}`,
       );
     });
 
@@ -173,43 +191,51 @@ export function clustermeshCommand() {
     .addOption(contextOption())
     .requiredOption('--destination-context <name>', 'the other local cluster')
     .action(async (opts) => {
-      await disconnectClusters(opts.context, opts.destinationContext);
-      console.log(`disconnected clusters "${opts.context}" and "${opts.destinationContext}"`);
+      const res = await disconnectClusters(opts.context, opts.destinationContext);
+      console.log(
+        `disconnected clusters "${res.source}" and "${res.destination}"` +
+          (res.updated.length === 1
+            ? ` ("${res.destination}" is not a local cluster: removed from "${res.source}" only)`
+            : ''),
+      );
     });
 
   cmd
     .command('status')
-    .description('show how every agent (and KVStoreMesh) of the cluster sees each remote cluster')
+    .description(
+      'show how every agent (and KVStoreMesh) of the cluster sees each remote cluster; exits 1 unless ClusterMesh is ready',
+    )
     .addOption(contextOption())
-    .option('--wait', 'wait until every remote cluster is ready in every agent')
-    .option('--wait-duration <duration>', 'how long --wait waits, e.g. 5m', (v) => parseDuration(v, '--wait-duration'))
+    .option('--wait', 'wait until ClusterMesh is ready: every remote cluster ready in every agent')
+    .addOption(timeoutOption('5m', '--wait'))
+    .addOption(
+      new Option('--wait-duration <duration>', 'the same as --timeout (the name cilium-cli uses)')
+        .argParser((v) => parseDuration(v, '--wait-duration'))
+        .hideHelp(),
+    )
     .addOption(outputOption())
     .action(async (opts) => {
       let status: ClustermeshStatus;
       if (opts.wait) {
-        const timeoutMs = opts.waitDuration ?? DEFAULT_WAIT_MS;
-        const spinner =
-          process.stdout.isTTY && opts.output === 'text' ? ora('waiting for ClusterMesh').start() : undefined;
-        let last = '';
+        const timeoutMs = opts.waitDuration ?? opts.timeout;
+        const progress = await progressReporter({ quiet: opts.output !== 'text' });
+        progress.step(`waiting for ClusterMesh of cluster ${opts.context} (up to ${timeoutMs / 1000}s)`);
         const res = await waitForClustermesh(opts.context, {
           timeoutMs,
           onProgress: (s) => {
-            const line = progressLine(s);
-            if (spinner) spinner.text = line;
-            else if (line !== last) process.stderr.write(`${line}\n`);
-            last = line;
+            progress.update(progressLine(s));
           },
         });
         status = res.status;
-        if (spinner) {
-          if (res.ready) spinner.succeed('ClusterMesh is ready');
-          else spinner.fail(`ClusterMesh not ready after ${timeoutMs / 1000}s`);
-        }
-        if (!res.ready) process.exitCode = 1;
+        progress.done(
+          res.ready,
+          res.ready ? 'ClusterMesh is ready' : `ClusterMesh not ready after ${timeoutMs / 1000}s`,
+        );
       } else {
         status = await clustermeshStatus(opts.context);
       }
       emit(opts.output, status, () => formatClustermeshStatus(status));
+      if (!status.ready) process.exitCode = 1;
     });
 
   cmd

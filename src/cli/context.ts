@@ -4,6 +4,7 @@ import { createEtcdClient } from '../kvstore/client.js';
 import type { ClusterRecord } from '../k8s/local-cluster-record.js';
 import type { ClusterPaths } from '../mesh/home.js';
 import { loadCluster, stateEtcdEndpoint } from '../mesh/local-cluster.js';
+import { requireRunning } from '../mesh/running.js';
 
 /** The `--context NAME` option: which local cluster a command talks to. */
 export function contextOption(): Option<'--context <name>', undefined, undefined, string, true> {
@@ -20,6 +21,7 @@ export interface ClusterContext {
 
 export async function openContext(name: string): Promise<ClusterContext> {
   const { record, paths } = await loadCluster(name);
+  await requireRunning(record, paths, ['state-etcd']);
   let client: Etcd3 | undefined;
   return {
     record,

@@ -1,35 +1,9 @@
 import { Command } from '@commander-js/extra-typings';
-import ora from 'ora';
 import { demoDown, runDemo } from '../mesh/demo.js';
+import { progressReporter } from './progress.js';
+import { timeoutOption } from './timeout-option.js';
 import { emit, outputOption, table } from './output.js';
 import { intFlag } from '../observe/flag-values.js';
-
-/** Progress on stderr: a spinner on a terminal, plain lines otherwise (CI logs, scripts). */
-function progressReporter(): { step: (s: string) => void; done: (ok: boolean) => void } {
-  if (process.stderr.isTTY) {
-    const spinner = ora({ stream: process.stderr });
-    let started = false;
-    return {
-      step: (s) => {
-        if (started) spinner.succeed();
-        spinner.start(s);
-        started = true;
-      },
-      done: (ok) => {
-        if (!started) return;
-        if (ok) spinner.succeed();
-        else spinner.fail();
-      },
-    };
-  }
-  const t0 = Date.now();
-  return {
-    step: (s) => {
-      process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}\n`);
-    },
-    done: () => undefined,
-  };
-}
 
 export function demoCommand() {
   const cmd = new Command('demo')
@@ -39,13 +13,19 @@ export function demoCommand() {
     )
     .option('--clusters <n>', 'number of clusters', intFlag('--clusters'), 3)
     .option('--nodes <n>', 'nodes per cluster', intFlag('--nodes'), 2)
+    .addOption(timeoutOption('10m', 'the whole demo to be up'))
     .addOption(outputOption())
     .action(async (opts) => {
       if (opts.clusters < 2 || opts.clusters > 9) throw new Error(`--clusters must be 2..9, got ${opts.clusters}`);
-      const progress = progressReporter();
+      const progress = await progressReporter();
       let result;
       try {
-        result = await runDemo(progress.step, { clusters: opts.clusters, nodes: opts.nodes });
+        result = await runDemo(
+          (s) => {
+            progress.step(s);
+          },
+          { clusters: opts.clusters, nodes: opts.nodes, deadline: Date.now() + opts.timeout },
+        );
         progress.done(true);
       } catch (err) {
         progress.done(false);

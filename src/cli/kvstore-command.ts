@@ -3,6 +3,7 @@ import { createEtcdClient } from '../kvstore/client.js';
 import { loadCluster, stateEtcdEndpoint } from '../mesh/local-cluster.js';
 import { clustermeshEndpoint } from '../mesh/clustermesh.js';
 import { clustermeshClientTls } from '../mesh/clustermesh-tls.js';
+import { requireRunning } from '../mesh/running.js';
 import { contextOption } from './context.js';
 import { emit, outputOption } from './output.js';
 
@@ -30,6 +31,7 @@ export function kvstoreCommand() {
         client = createEtcdClient({ endpoints: [clustermeshEndpoint(record)], ...(tls ? { tls } : {}) });
       }
       try {
+        await requireRunning(record, paths, [opts.state ? 'state-etcd' : 'clustermesh-etcd']);
         const kvs = opts.recursive
           ? Object.entries(await client.getAll().prefix(key).strings()).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
           : await client

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { userMessage, verboseMessage } from './error-message.js';
 import { buildProgram } from './program.js';
 
 // grpc-js passes the IP of an `https://127.0.0.1:port` endpoint as the TLS server name, which Node reports as
@@ -15,6 +16,7 @@ process.emitWarning = (warning: string | Error, ...rest: unknown[]) => {
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
-    console.error(`Error: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`Error: ${userMessage(err)}`);
+    if (process.argv.includes('--verbose')) console.error(verboseMessage(err));
     process.exitCode = 1;
   });

@@ -33,7 +33,7 @@ async function readSources(file: string): Promise<{ source: string; text: string
 function describe(o: AnyObject): string {
   const info = KINDS[o.kind];
   const ns = info.namespaced ? `${o.metadata.namespace ?? 'default'}/` : '';
-  return `${info.resource.replace(/s$/, '')}/${ns}${o.metadata.name}`;
+  return `${info.kind.toLowerCase()}/${ns}${o.metadata.name}`;
 }
 
 function requireKind(name: string): KindName {
@@ -223,9 +223,7 @@ export function deleteCommand() {
         const gone = await store.delete(kind, ns, name);
         if (!gone && !opts.ignoreNotFound)
           throw new Error(`${KINDS[kind].resource} "${name}" not found${ns ? ` in namespace ${ns}` : ''}`);
-        console.log(
-          `${KINDS[kind].resource.replace(/s$/, '')}/${ns ? `${ns}/` : ''}${name} ${gone ? 'deleted' : 'not found'}`,
-        );
+        console.log(`${kind.toLowerCase()}/${ns ? `${ns}/` : ''}${name} ${gone ? 'deleted' : 'not found'}`);
       });
     });
 }

@@ -23,6 +23,7 @@ export function buildProgram() {
         'the other clusters watch it and merge that state into load balancing, ipcache and policy.',
     )
     .version(cmeshVersion(), '--version', 'print the cmesh version')
+    .option('--verbose', 'on failure, also print the error details (causes, stack traces) for a bug report')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: true });
 

@@ -23,8 +23,10 @@ import { writeEtcdConfigFile } from './etcd-config-file.js';
 import { EtcdProcess, freePort } from './etcd-process.js';
 import type { ClusterPaths } from './home.js';
 import { loadCluster, logFile, pidFile } from './local-cluster.js';
+import { requireRunning } from './running.js';
 import { cmeshHome } from './home.js';
 import { writeRemoteConfigs } from './remotes.js';
+import { waitBudget, type StepOptions } from './steps.js';
 import { waitForHttpOk } from './wait.js';
 
 export { clustermeshEndpoint } from './clustermesh-tls.js';
@@ -33,8 +35,11 @@ const APISERVER_READY_TIMEOUT_MS = 60_000;
 const KVSTOREMESH_START_TIMEOUT_MS = 30_000;
 const ETCD_SETUP_TIMEOUT_MS = 15_000;
 
-export interface EnableOptions {
-  /** Run a KVStoreMesh next to the apiserver (agents then read the local cache). */
+/** KVStoreMesh runs unless turned off, as in Cilium 1.16 and later. */
+export const DEFAULT_KVSTOREMESH = true;
+
+export interface EnableOptions extends StepOptions {
+  /** Run a KVStoreMesh next to the apiserver (agents then read the local cache); default DEFAULT_KVSTOREMESH. */
   kvstoremesh?: boolean;
   serviceExports?: boolean;
   defaultGlobalNamespace?: boolean;
@@ -75,7 +80,8 @@ export function clustermeshEtcdProcess(record: ClusterRecord, paths: ClusterPath
 /**
  * `cmesh clustermesh enable`: creates the certificates, starts the cluster's clustermesh etcd with mutual TLS,
  * creates its users and roles and enables auth, then starts the clustermesh-apiserver (and KVStoreMesh) and waits
- * until the apiserver is ready. Idempotent: existing certificates, users and running processes are kept.
+ * until the apiserver is ready. Idempotent: existing certificates, users and running processes are kept. A first
+ * enable that fails is undone (processes stopped, data and record as before), so a retry starts clean.
  */
 export async function enableClustermesh(
   name: string,
@@ -83,7 +89,23 @@ export async function enableClustermesh(
   home = cmeshHome(),
 ): Promise<ClusterRecord> {
   const { record, paths } = await loadCluster(name, home);
+  await requireRunning(record, paths, ['state-etcd']);
   const wasEnabled = record.clustermesh?.enabled === true;
+  try {
+    return await enable(record, paths, wasEnabled, opts);
+  } catch (err) {
+    if (!wasEnabled) await disableClustermesh(name, home).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function enable(
+  record: ClusterRecord,
+  paths: ClusterPaths,
+  wasEnabled: boolean,
+  opts: EnableOptions,
+): Promise<ClusterRecord> {
+  const name = record.name;
   const tls = wasEnabled ? (record.clustermesh?.tls ?? false) : (opts.tls ?? true);
   if (wasEnabled && opts.tls !== undefined && opts.tls !== tls) {
     throw new Error(
@@ -91,6 +113,7 @@ export async function enableClustermesh(
     );
   }
   if (tls) {
+    opts.onStep?.(`issuing the certificates of cluster ${name}`);
     await ensureClusterCertificates(record, paths, opts.ca ? { ca: opts.ca } : {});
     await assertCertificatesValid(record, paths);
   }
@@ -99,7 +122,7 @@ export async function enableClustermesh(
   p.clustermeshEtcdPeer ??= await freePort();
   p.clustermeshEtcdMetrics ??= await freePort();
   p.apiserverHealth ??= await freePort();
-  const kvstoremesh = opts.kvstoremesh ?? record.clustermesh?.kvstoremesh ?? false;
+  const kvstoremesh = opts.kvstoremesh ?? record.clustermesh?.kvstoremesh ?? DEFAULT_KVSTOREMESH;
   if (kvstoremesh) p.kvstoremeshHealth ??= await freePort();
   record.clustermesh = {
     enabled: true,
@@ -124,26 +147,33 @@ export async function enableClustermesh(
   // KVStoreMesh turned on or off changes where the agents' remote configs point.
   await writeRemoteConfigs(record, paths);
   if (!kvstoremesh) await stopDaemon(pidFile(paths, 'kvstoremesh'));
-  await startClustermeshProcesses(record, paths);
+  await startClustermeshProcesses(record, paths, opts);
   return record;
 }
 
 /** Creates the users and roles of wire spec section 7 and enables auth (idempotent). */
-async function setupEtcdUsers(record: ClusterRecord, paths: ClusterPaths): Promise<void> {
+async function setupEtcdUsers(record: ClusterRecord, paths: ClusterPaths, steps?: StepOptions): Promise<void> {
   const client = createEtcdClient({ endpoints: [clustermeshEndpoint(record)], tls: adminClientTls(record, paths) });
   try {
-    await checkEtcdConnection(client, ETCD_SETUP_TIMEOUT_MS);
+    await checkEtcdConnection(client, waitBudget(steps, ETCD_SETUP_TIMEOUT_MS));
     await ensureClustermeshUsers(client, record.name);
   } finally {
     client.close();
   }
 }
 
-export async function startClustermeshProcesses(record: ClusterRecord, paths: ClusterPaths): Promise<void> {
-  if ((await runningPid(pidFile(paths, 'clustermesh-etcd'))) === undefined)
+export async function startClustermeshProcesses(
+  record: ClusterRecord,
+  paths: ClusterPaths,
+  steps?: StepOptions,
+): Promise<void> {
+  if ((await runningPid(pidFile(paths, 'clustermesh-etcd'))) === undefined) {
+    steps?.onStep?.(`starting the clustermesh etcd of cluster ${record.name}`);
     await clustermeshEtcdProcess(record, paths).start();
-  if (record.clustermesh?.tls) await setupEtcdUsers(record, paths);
+  }
+  if (record.clustermesh?.tls) await setupEtcdUsers(record, paths, steps);
   if ((await runningPid(pidFile(paths, 'apiserver'))) === undefined) {
+    steps?.onStep?.(`starting the clustermesh-apiserver of cluster ${record.name}`);
     await startDaemon({
       name: `clustermesh-apiserver of cluster ${record.name}`,
       args: ['apiserver', '--cluster-dir', paths.dir],
@@ -151,17 +181,19 @@ export async function startClustermeshProcesses(record: ClusterRecord, paths: Cl
       pidFile: pidFile(paths, 'apiserver'),
     });
   }
-  if (record.clustermesh?.kvstoremesh) await startKvstoremesh(record, paths);
+  if (record.clustermesh?.kvstoremesh) await startKvstoremesh(record, paths, steps);
+  steps?.onStep?.(`waiting for the clustermesh-apiserver of cluster ${record.name} to be ready`);
   await waitForHttpOk(
     `http://127.0.0.1:${record.ports.apiserverHealth ?? 0}/readyz`,
-    APISERVER_READY_TIMEOUT_MS,
+    waitBudget(steps, APISERVER_READY_TIMEOUT_MS),
     `clustermesh-apiserver of cluster ${record.name}`,
     logFile(paths, 'apiserver'),
   );
 }
 
-async function startKvstoremesh(record: ClusterRecord, paths: ClusterPaths): Promise<void> {
+async function startKvstoremesh(record: ClusterRecord, paths: ClusterPaths, steps?: StepOptions): Promise<void> {
   if ((await runningPid(pidFile(paths, 'kvstoremesh'))) !== undefined) return;
+  steps?.onStep?.(`starting KVStoreMesh of cluster ${record.name}`);
   const dir = kvstoremeshConfigDir(paths);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const port = record.ports.kvstoremeshHealth ?? (await freePort());
@@ -188,7 +220,7 @@ async function startKvstoremesh(record: ClusterRecord, paths: ClusterPaths): Pro
   });
   await waitForHttpOk(
     `http://127.0.0.1:${port}/healthz`,
-    KVSTOREMESH_START_TIMEOUT_MS,
+    waitBudget(steps, KVSTOREMESH_START_TIMEOUT_MS),
     `kvstoremesh of cluster ${record.name}`,
     logFile(paths, 'kvstoremesh'),
   );

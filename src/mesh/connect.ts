@@ -118,14 +118,46 @@ export async function connectClusters(a: string, b: string, home = cmeshHome()):
   return { source: a, destination: b };
 }
 
-/** `cmesh clustermesh disconnect`: removes both directions (the agents drain the remote's state). */
-export async function disconnectClusters(a: string, b: string, home = cmeshHome()): Promise<{ removed: boolean }> {
+export interface DisconnectResult {
+  source: string;
+  destination: string;
+  /** The clusters whose configuration no longer names the other. */
+  updated: string[];
+}
+
+/**
+ * `cmesh clustermesh disconnect`: removes both directions (the agents drain the remote's state). The destination
+ * need not be a local cluster any more: a remote whose cluster was deleted, or one imported from a secret, is
+ * removed from the source alone.
+ */
+export async function disconnectClusters(a: string, b: string, home = cmeshHome()): Promise<DisconnectResult> {
+  if (a === b) throw new PrerequisiteError(`cannot disconnect cluster "${a}" from itself`);
   const A = await loadCluster(a, home);
-  const B = await loadCluster(b, home);
-  const r1 = await removeRemote(A.paths, b);
-  const r2 = await removeRemote(B.paths, a);
-  if (!r1 && !r2) throw new PrerequisiteError(`clusters "${a}" and "${b}" are not connected`);
-  return { removed: true };
+  const B = (await listClusterNames(home)).includes(b) ? await loadCluster(b, home) : undefined;
+  const updated: string[] = [];
+  if (await removeRemote(A.paths, b)) updated.push(a);
+  if (B && (await removeRemote(B.paths, a))) updated.push(b);
+  if (updated.length === 0) {
+    const remotes = (await listInstalledRemotes(A.paths)).map((r) => r.cluster.name);
+    throw new PrerequisiteError(
+      `clusters "${a}" and "${b}" are not connected; "${a}" reads: ${remotes.join(', ') || 'no remote cluster'}`,
+    );
+  }
+  return { source: a, destination: b, updated };
+}
+
+/** The local clusters that read `name` (have it installed as a remote), and the remotes `name` itself reads. */
+export async function localPeers(name: string, home = cmeshHome()): Promise<string[]> {
+  const peers = new Set<string>();
+  const self = await loadCluster(name, home);
+  const all = await listClusterNames(home);
+  for (const r of await listInstalledRemotes(self.paths)) if (all.includes(r.cluster.name)) peers.add(r.cluster.name);
+  for (const other of all) {
+    if (other === name) continue;
+    const o = await loadCluster(other, home);
+    if ((await listInstalledRemotes(o.paths)).some((r) => r.cluster.name === name)) peers.add(other);
+  }
+  return [...peers].sort();
 }
 
 export interface ImportOptions {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { AgentClient } from '../agent/api-client.js';
@@ -8,16 +8,20 @@ import type { AnyObject } from '../k8s/types.js';
 import { createEtcdClient } from '../kvstore/client.js';
 import { enableClustermesh } from './clustermesh.js';
 import { connectClusters } from './connect.js';
+import { deleteClusters } from './cluster-delete.js';
 import { cmeshHome } from './home.js';
 import {
   agentSocket,
   createCluster,
-  deleteCluster,
+  defaultPodCidr,
+  defaultServiceCidr,
   listClusterNames,
   loadCluster,
   nodeNames,
   stateEtcdEndpoint,
+  validateNewCluster,
 } from './local-cluster.js';
+import { waitBudget, type StepOptions } from './steps.js';
 import { waitForClustermesh, type ClustermeshStatus } from './status.js';
 
 export const DEMO_CLUSTERS = 3;
@@ -44,18 +48,20 @@ export interface DemoCluster {
 }
 
 /**
- * The demo's clusters: loopback pod and service CIDRs (distinct per cluster) so that the userspace datapath can serve
- * real connections on this machine; cluster 1's service prefers its local backends.
+ * The demo's clusters, with the default CIDRs of `cluster create` (loopback, distinct per cluster, so that the
+ * userspace datapath serves real connections on this machine); cluster 1's service prefers its local backends.
  */
 export function demoClusters(count = DEMO_CLUSTERS): DemoCluster[] {
   return Array.from({ length: count }, (_, i) => {
     const id = i + 1;
+    const serviceCidr = defaultServiceCidr(id) ?? '';
     return {
       name: `cluster${id}`,
       id,
-      podCidr: `127.${10 + id}.0.0/16`,
-      serviceCidr: `127.${96 + id}.0.0/16`,
-      clusterIp: `127.${96 + id}.0.10`,
+      podCidr: defaultPodCidr(id) ?? '',
+      serviceCidr,
+      // The 10th address of the service CIDR, as a fixed ClusterIP people can type.
+      clusterIp: serviceCidr.replace(/\.0\/\d+$/, '.10'),
       affinity: id === 1 ? 'local' : 'none',
     };
   });
@@ -149,7 +155,7 @@ export async function demoBackends(cluster: string, home = cmeshHome()): Promise
  */
 export async function runDemo(
   progress: DemoProgress,
-  opts: { clusters?: number; nodes?: number } = {},
+  opts: { clusters?: number; nodes?: number; deadline?: number } = {},
   home = cmeshHome(),
 ): Promise<DemoResult> {
   const t0 = Date.now();
@@ -161,17 +167,25 @@ export async function runDemo(
       `local clusters ${clash.map((c) => `"${c.name}"`).join(', ')} already exist; run \`cmesh demo down\` (or \`cmesh cluster delete\`) first`,
     );
   }
-  await writeFile(demoFile(home), JSON.stringify({ clusters: clusters.map((c) => c.name) }, null, 2) + '\n');
+  const nodes = opts.nodes ?? DEMO_NODES;
+  // Every cluster is checked against the existing ones (IDs, CIDRs) before the first is created.
   for (const c of clusters) {
-    progress(`creating cluster ${c.name} (ID ${c.id}, pod CIDR ${c.podCidr}, ${opts.nodes ?? DEMO_NODES} nodes)`);
-    await createCluster(
-      { name: c.name, id: c.id, podCidr: c.podCidr, serviceCidr: c.serviceCidr, nodes: opts.nodes ?? DEMO_NODES },
-      home,
+    await validateNewCluster({ name: c.name, id: c.id, nodes }, home).catch((err: unknown) => {
+      throw new DemoError(`the demo cannot create cluster ${c.name}: ${(err as Error).message}`, { cause: err });
+    });
+  }
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  await writeFile(demoFile(home), JSON.stringify({ clusters: clusters.map((c) => c.name) }, null, 2) + '\n');
+  const steps: StepOptions = { ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}) };
+  for (const c of clusters) {
+    progress(
+      `creating cluster ${c.name} (ID ${c.id}, pod CIDR ${c.podCidr}, service CIDR ${c.serviceCidr}, ${nodes} nodes)`,
     );
+    await createCluster({ name: c.name, id: c.id, nodes }, home, steps);
   }
   for (const c of clusters) {
     progress(`enabling ClusterMesh on ${c.name} (mutual TLS, KVStoreMesh)`);
-    await enableClustermesh(c.name, { kvstoremesh: true }, home);
+    await enableClustermesh(c.name, steps, home);
   }
   for (let i = 0; i < clusters.length; i++) {
     for (let j = i + 1; j < clusters.length; j++) {
@@ -194,10 +208,11 @@ export async function runDemo(
   const status: ClustermeshStatus[] = [];
   for (const c of clusters) {
     progress(`waiting for ${c.name} to see every remote cluster`);
-    const res = await waitForClustermesh(c.name, { timeoutMs: MESH_WAIT_MS, home });
+    const timeoutMs = waitBudget(steps, MESH_WAIT_MS);
+    const res = await waitForClustermesh(c.name, { timeoutMs, home });
     if (!res.ready)
       throw new DemoError(
-        `cluster ${c.name} did not become ready within ${MESH_WAIT_MS / 1000}s; run \`cmesh clustermesh status --context ${c.name}\``,
+        `cluster ${c.name} did not become ready within ${Math.round(timeoutMs / 1000)}s; run \`cmesh clustermesh status --context ${c.name}\``,
       );
     status.push(res.status);
   }
@@ -205,7 +220,7 @@ export async function runDemo(
   const want = clusters.length * DEMO_REPLICAS;
   const backends: DemoBackendView[] = [];
   for (const c of clusters) {
-    const deadline = Date.now() + BACKENDS_WAIT_MS;
+    const deadline = Date.now() + waitBudget(steps, BACKENDS_WAIT_MS);
     let view: DemoBackendView[] = [];
     while (Date.now() < deadline) {
       view = await demoBackends(c.name, home).catch(() => []);
@@ -230,14 +245,13 @@ export async function demoDown(progress: DemoProgress, home = cmeshHome()): Prom
     names = (JSON.parse(await readFile(demoFile(home), 'utf8')) as { clusters: string[] }).clusters;
   }
   const existing = new Set(await listClusterNames(home));
-  const deleted: string[] = [];
-  for (const n of names.filter((x) => existing.has(x))) {
-    progress(`deleting cluster ${n}`);
-    await deleteCluster(n, home);
-    deleted.push(n);
-  }
+  const deleted = await deleteClusters(
+    names.filter((x) => existing.has(x)),
+    home,
+    progress,
+  );
   await rm(demoFile(home), { force: true });
-  return deleted;
+  return deleted.map((d) => d.name);
 }
 
 /** The sample app as YAML, for people who want to apply it themselves. */

@@ -7,11 +7,21 @@ import { readClusterRecord, writeClusterRecord, type ClusterRecord } from '../k8
 import { runningPid, startDaemon, stopDaemon, killDaemon } from './daemon.js';
 import { EtcdProcess, freePort } from './etcd-process.js';
 import { clusterPaths, clustersDir, cmeshHome, type ClusterPaths } from './home.js';
+import { waitBudget, type StepOptions } from './steps.js';
 import { waitForHttpOk, waitForSocketOk } from './wait.js';
 
-export const DEFAULT_SERVICE_CIDR = '10.96.0.0/16';
 export const DEFAULT_NODES = 2;
+/** 0 nodes: a control-plane-only cluster (state etcd, operator, ClusterMesh; no agents, so no pods run). */
+export const MIN_NODES = 0;
 export const MAX_NODES = 64;
+/**
+ * Clusters created with defaults get loopback ranges, so that the userspace datapath can serve their pods and
+ * service frontends as real sockets on this machine: cluster N owns 127.N.0.0/16, its pods the lower half and its
+ * services the upper half. IDs above this have no default (127.0.0.0/8 has 255 such blocks besides 127.0.x.x).
+ */
+export const MAX_DEFAULT_CIDR_ID = 255;
+export const DEFAULT_POD_CIDR_TEMPLATE = '127.<id>.0.0/17';
+export const DEFAULT_SERVICE_CIDR_TEMPLATE = '127.<id>.128.0/17';
 const DAEMON_READY_TIMEOUT_MS = 30_000;
 
 export class LocalClusterError extends Error {
@@ -27,9 +37,20 @@ export interface CreateClusterOptions {
   maxConnectedClusters?: number;
 }
 
-/** The default pod CIDR for cluster `id`: 10.<id>.0.0/16, distinct for every ID up to 255. */
+function fromTemplate(template: string, id: number): string | undefined {
+  return Number.isInteger(id) && id >= 1 && id <= MAX_DEFAULT_CIDR_ID
+    ? template.replace('<id>', String(id))
+    : undefined;
+}
+
+/** The default pod CIDR for cluster `id` (127.<id>.0.0/17), distinct for every ID up to 255. */
 export function defaultPodCidr(id: number): string | undefined {
-  return id >= 1 && id <= 255 ? `10.${id}.0.0/16` : undefined;
+  return fromTemplate(DEFAULT_POD_CIDR_TEMPLATE, id);
+}
+
+/** The default service CIDR for cluster `id` (127.<id>.128.0/17), beside its pod CIDR. */
+export function defaultServiceCidr(id: number): string | undefined {
+  return fromTemplate(DEFAULT_SERVICE_CIDR_TEMPLATE, id);
 }
 
 /** Every background process of a local cluster, by role. */
@@ -106,11 +127,14 @@ export async function validateNewCluster(
     throw new LocalClusterError((err as Error).message, { cause: err });
   }
   const nodes = opts.nodes ?? DEFAULT_NODES;
-  if (!Number.isInteger(nodes) || nodes < 0 || nodes > MAX_NODES)
-    fail(`--nodes must be an integer from 0 to ${MAX_NODES}, got ${nodes}`);
-  const podCidr =
-    opts.podCidr ?? defaultPodCidr(opts.id) ?? fail(`cluster ID ${opts.id} has no default pod CIDR; pass --pod-cidr`);
-  const serviceCidr = opts.serviceCidr ?? DEFAULT_SERVICE_CIDR;
+  if (!Number.isInteger(nodes) || nodes < MIN_NODES || nodes > MAX_NODES)
+    fail(`--nodes must be an integer from ${MIN_NODES} (a control plane without nodes) to ${MAX_NODES}, got ${nodes}`);
+  const noDefault = (flag: string): never =>
+    fail(
+      `cluster ID ${opts.id} has no default ${flag.slice(2)} (defaults exist for IDs 1-${MAX_DEFAULT_CIDR_ID}); pass ${flag}`,
+    );
+  const podCidr = opts.podCidr ?? defaultPodCidr(opts.id) ?? noDefault('--pod-cidr');
+  const serviceCidr = opts.serviceCidr ?? defaultServiceCidr(opts.id) ?? noDefault('--service-cidr');
   let pod, svc;
   try {
     pod = parseIpRange(podCidr);
@@ -122,16 +146,29 @@ export async function validateNewCluster(
   if (pod.prefix > 24 - Math.ceil(Math.log2(Math.max(nodes, 1))))
     fail(`--pod-cidr ${podCidr} is too small for ${nodes} nodes with a /24 each; use a /16`);
   if (rangesOverlap(pod, svc)) fail(`--pod-cidr ${podCidr} overlaps --service-cidr ${serviceCidr}`);
+  const mine = [
+    { what: 'pod CIDR', flag: '--pod-cidr', range: pod },
+    { what: 'service CIDR', flag: '--service-cidr', range: svc },
+  ];
   for (const other of await loadAllClusters(home)) {
     if (other.name === opts.name) fail(`a local cluster named "${opts.name}" already exists (ID ${other.id})`);
     if (other.id === opts.id)
       fail(
         `cluster ID ${opts.id} is already used by local cluster "${other.name}"; every cluster in a mesh needs a unique ID`,
       );
-    if (rangesOverlap(pod, parseIpRange(other.podCidr)))
-      fail(
-        `--pod-cidr ${podCidr} overlaps the pod CIDR ${other.podCidr} of local cluster "${other.name}"; pod CIDRs must not overlap across a mesh`,
-      );
+    const theirs = [
+      { what: 'pod CIDR', cidr: other.podCidr },
+      { what: 'service CIDR', cidr: other.serviceCidr },
+    ];
+    for (const m of mine) {
+      for (const t of theirs) {
+        if (rangesOverlap(m.range, parseIpRange(t.cidr)))
+          fail(
+            `the ${m.what} ${m.range.cidr} of new cluster "${opts.name}" overlaps the ${t.what} ${t.cidr} of local cluster "${other.name}": ` +
+              `pod and service CIDRs must not overlap across a mesh; pass a free range with ${m.flag}`,
+          );
+      }
+    }
   }
   return { name: opts.name, id: opts.id, podCidr, serviceCidr, nodes, maxConnectedClusters: maxCC };
 }
@@ -140,7 +177,11 @@ export async function validateNewCluster(
  * Creates a local cluster: its folder, its state etcd and its operator. On any failure everything started is
  * stopped and the folder removed, so a failed create leaves nothing behind.
  */
-export async function createCluster(opts: CreateClusterOptions, home = cmeshHome()): Promise<ClusterRecord> {
+export async function createCluster(
+  opts: CreateClusterOptions,
+  home = cmeshHome(),
+  steps: StepOptions = {},
+): Promise<ClusterRecord> {
   const v = await validateNewCluster(opts, home);
   const paths = clusterPaths(v.name, home);
   const record: ClusterRecord = {
@@ -163,7 +204,7 @@ export async function createCluster(opts: CreateClusterOptions, home = cmeshHome
       await mkdir(d, { recursive: true, mode: 0o700 });
     }
     await writeClusterRecord(paths.record, record);
-    await startClusterProcesses(record, paths);
+    await startClusterProcesses(record, paths, steps);
     return record;
   } catch (err) {
     await stopClusterProcesses(paths).catch(() => undefined);
@@ -182,7 +223,7 @@ export function agentSocket(paths: ClusterPaths, node: string): string {
 }
 
 /** Starts the agent of every node that is not running and waits until each serves its API. */
-export async function startAgents(record: ClusterRecord, paths: ClusterPaths): Promise<void> {
+export async function startAgents(record: ClusterRecord, paths: ClusterPaths, steps?: StepOptions): Promise<void> {
   const started: string[] = [];
   for (const node of nodeNames(record)) {
     const role = `agent-${node}`;
@@ -196,12 +237,13 @@ export async function startAgents(record: ClusterRecord, paths: ClusterPaths): P
     });
     started.push(node);
   }
+  if (started.length > 0) steps?.onStep?.(`waiting for the agents of ${plural(started.length, 'node')}`);
   await Promise.all(
     started.map((node) =>
       waitForSocketOk(
         agentSocket(paths, node),
         '/v1/healthz',
-        DAEMON_READY_TIMEOUT_MS,
+        waitBudget(steps, DAEMON_READY_TIMEOUT_MS),
         `agent of node ${node}`,
         logFile(paths, `agent-${node}`),
       ),
@@ -210,9 +252,17 @@ export async function startAgents(record: ClusterRecord, paths: ClusterPaths): P
 }
 
 /** Starts whatever of the cluster's processes is not running (idempotent). */
-export async function startClusterProcesses(record: ClusterRecord, paths: ClusterPaths): Promise<void> {
-  if ((await runningPid(pidFile(paths, 'state-etcd'))) === undefined) await stateEtcdProcess(record, paths).start();
+export async function startClusterProcesses(
+  record: ClusterRecord,
+  paths: ClusterPaths,
+  steps?: StepOptions,
+): Promise<void> {
+  if ((await runningPid(pidFile(paths, 'state-etcd'))) === undefined) {
+    steps?.onStep?.(`starting the state etcd of cluster ${record.name}`);
+    await stateEtcdProcess(record, paths).start();
+  }
   if ((await runningPid(pidFile(paths, 'operator'))) === undefined) {
+    steps?.onStep?.(`starting the operator of cluster ${record.name}`);
     await startDaemon({
       name: `operator of cluster ${record.name}`,
       args: ['operator', '--cluster-dir', paths.dir],
@@ -221,12 +271,12 @@ export async function startClusterProcesses(record: ClusterRecord, paths: Cluste
     });
     await waitForHttpOk(
       `http://127.0.0.1:${record.ports.operatorHealth}/healthz`,
-      DAEMON_READY_TIMEOUT_MS,
+      waitBudget(steps, DAEMON_READY_TIMEOUT_MS),
       `operator of cluster ${record.name}`,
       logFile(paths, 'operator'),
     );
   }
-  await startAgents(record, paths);
+  await startAgents(record, paths, steps);
 }
 
 /** Stops every process of the cluster, the components first and the etcd servers last. */
@@ -261,17 +311,45 @@ export interface ProcessState {
   log: string;
 }
 
-export async function processStates(paths: ClusterPaths): Promise<ProcessState[]> {
-  const out: ProcessState[] = [];
+/** `1 node`, `2 nodes`. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** A cluster's processes in one word, as `cluster list` shows them. */
+export type ClusterRunState = 'running' | 'stopped' | 'degraded';
+
+export function runState(procs: readonly ProcessState[]): ClusterRunState {
+  const up = procs.filter((p) => p.running).length;
+  return up === 0 ? 'stopped' : up === procs.length ? 'running' : 'degraded';
+}
+
+/** The processes a cluster runs when it is fully up, by role (the names of their pid and log files). */
+export function expectedRoles(record: ClusterRecord): string[] {
+  const roles = ['state-etcd', 'operator', ...nodeNames(record).map((n) => `agent-${n}`)];
+  if (record.clustermesh?.enabled) {
+    roles.push('clustermesh-etcd', 'apiserver');
+    if (record.clustermesh.kvstoremesh) roles.push('kvstoremesh');
+  }
+  return roles;
+}
+
+/**
+ * Every process of the cluster: the ones it should run (running or not, so that a stopped cluster shows its
+ * processes stopped rather than none at all) and any other that left a pid file.
+ */
+export async function processStates(record: ClusterRecord, paths: ClusterPaths): Promise<ProcessState[]> {
   let files: string[] = [];
   try {
     files = await readdir(paths.run);
   } catch {
     // no run folder: nothing started
   }
-  for (const f of files.filter((x) => x.endsWith('.pid')).sort()) {
-    const role = f.slice(0, -'.pid'.length);
-    const pid = await runningPid(path.join(paths.run, f));
+  const roles = new Set(expectedRoles(record));
+  for (const f of files) if (f.endsWith('.pid')) roles.add(f.slice(0, -'.pid'.length));
+  const out: ProcessState[] = [];
+  for (const role of [...roles].sort()) {
+    const pid = await runningPid(pidFile(paths, role));
     out.push({ role, pid: pid ?? null, running: pid !== undefined, log: logFile(paths, role) });
   }
   return out;
@@ -307,11 +385,14 @@ export interface ClusterInspection {
     nodes: string;
   };
   record: string;
+  /** running: every process up; stopped: none; degraded: some. */
+  state: ClusterRunState;
   processes: ProcessState[];
 }
 
 export async function inspectCluster(name: string, home = cmeshHome()): Promise<ClusterInspection> {
   const { record, paths } = await loadCluster(name, home);
+  const processes = await processStates(record, paths);
   const p = record.ports;
   const cm = record.clustermesh?.enabled ? record.clustermesh : undefined;
   const scheme = cm?.tls ? 'https' : 'http';
@@ -357,6 +438,7 @@ export async function inspectCluster(name: string, home = cmeshHome()): Promise<
       nodes: paths.nodes,
     },
     record: paths.record,
-    processes: await processStates(paths),
+    state: runState(processes),
+    processes,
   };
 }

@@ -10,7 +10,16 @@ import { certificateStatuses, type CertificateStatus } from './certificates-stor
 import { runningPid } from './daemon.js';
 import { cmeshHome } from './home.js';
 import { hintFor } from './hints.js';
-import { agentSocket, loadCluster, nodeNames, pidFile } from './local-cluster.js';
+import {
+  agentSocket,
+  loadCluster,
+  logFile,
+  nodeNames,
+  pidFile,
+  processStates,
+  runState,
+  type ClusterRunState,
+} from './local-cluster.js';
 
 export const STATUS_POLL_MS = 1_000;
 export const DEFAULT_WAIT_MS = 5 * 60_000;
@@ -52,6 +61,8 @@ export interface RemoteStatusRow {
 
 export interface ClustermeshStatus {
   cluster: string;
+  /** The cluster's processes: running, stopped or degraded (some down). */
+  state: ClusterRunState;
   enabled: boolean;
   tls: boolean;
   kvstoremeshEnabled: boolean;
@@ -62,7 +73,10 @@ export interface ClustermeshStatus {
   configured: string[];
   remotes: RemoteStatusRow[];
   certificates: CertificateStatus[];
-  /** Every configured remote ready everywhere and every agent reachable. */
+  /**
+   * ClusterMesh enabled, every process of the cluster running, the clustermesh-apiserver (and KVStoreMesh) ready,
+   * every agent answering and every configured remote ready in each.
+   */
   ready: boolean;
 }
 
@@ -131,6 +145,8 @@ export async function clustermeshStatus(name: string, home = cmeshHome()): Promi
   const { record, paths } = await loadCluster(name, home);
   const cm = record.clustermesh;
   const enabled = cm?.enabled === true;
+  const processes = await processStates(record, paths);
+  const running = (role: string): boolean => processes.some((p) => p.role === role && p.running);
   const configured = await configuredRemotes(paths.clustermeshConfig, name);
 
   const apiserverRunning = (await runningPid(pidFile(paths, 'apiserver'))) !== undefined;
@@ -151,6 +167,10 @@ export async function clustermeshStatus(name: string, home = cmeshHome()): Promi
   const perRemote = new Map<string, { agent: string; s: RemoteClusterStatus }[]>();
   await Promise.all(
     nodeNames(record).map(async (node) => {
+      if (!running(`agent-${node}`)) {
+        agents.push({ node, reachable: false, error: `not running (see ${logFile(paths, `agent-${node}`)})` });
+        return;
+      }
       try {
         const st = await new AgentClient(agentSocket(paths, node), AGENT_TIMEOUT_MS).status();
         agents.push({ node, reachable: true, error: null });
@@ -207,8 +227,10 @@ export async function clustermeshStatus(name: string, home = cmeshHome()): Promi
 
   let certificates: CertificateStatus[] = [];
   if (cm?.tls) certificates = await certificateStatuses(record, paths).catch(() => []);
+  const clusterState = runState(processes);
   return {
     cluster: name,
+    state: clusterState,
     enabled,
     tls: cm?.tls ?? false,
     kvstoremeshEnabled: cm?.kvstoremesh ?? false,
@@ -218,7 +240,13 @@ export async function clustermeshStatus(name: string, home = cmeshHome()): Promi
     configured,
     remotes,
     certificates,
-    ready: agents.every((a) => a.reachable) && remotes.every((r) => r.ready) && (kvsm?.ready ?? true),
+    ready:
+      enabled &&
+      clusterState === 'running' &&
+      apiserverReady &&
+      agents.every((a) => a.reachable) &&
+      remotes.every((r) => r.ready) &&
+      (kvsm?.ready ?? true),
   };
 }
 
@@ -252,7 +280,10 @@ export function progressLine(s: ClustermeshStatus): string {
   const ready = s.remotes.filter((r) => r.ready).length;
   const pending = s.remotes.filter((r) => !r.ready).map((r) => `${r.cluster}: ${r.lastError ?? 'not ready'}`);
   const down = s.agents.filter((a) => !a.reachable).map((a) => a.node);
+  if (!s.enabled) return `ClusterMesh is not enabled on cluster ${s.cluster}`;
+  if (s.state === 'stopped') return `cluster ${s.cluster} is stopped`;
   const parts = [`${ready}/${s.remotes.length} remote clusters ready`];
+  if (!s.apiserver.ready) parts.push('clustermesh-apiserver not ready');
   if (pending.length > 0) parts.push(`waiting for ${pending.join('; ')}`);
   if (down.length > 0) parts.push(`agents not answering: ${down.join(', ')}`);
   return parts.join(' - ');

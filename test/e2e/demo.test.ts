@@ -57,7 +57,7 @@ describe('cmesh demo: three connected clusters, end to end', () => {
   let home: CmeshHome;
   let result: DemoResult;
   before(async () => {
-    home = await CmeshHome.create();
+    home = await CmeshHome.create({ clusterIds: [1, 2, 3] });
   });
   after(async () => {
     await home.destroy();

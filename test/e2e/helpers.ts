@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { lockClusterIds } from '../harness/loopback-lock.js';
 
 export const CMESH_ENTRY = path.resolve('dist/cli/main.js');
 
@@ -21,11 +22,19 @@ export interface CmeshResult {
 }
 
 export class CmeshHome {
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    private readonly release: () => Promise<void>,
+  ) {}
 
-  static async create(): Promise<CmeshHome> {
+  /**
+   * A fresh home. `clusterIds`: the IDs of the clusters the test creates with default (loopback) CIDRs; their
+   * address ranges are locked against other test files until destroy().
+   */
+  static async create(opts: { clusterIds?: readonly number[] } = {}): Promise<CmeshHome> {
     requireBuild();
-    return new CmeshHome(await mkdtemp(path.join(tmpdir(), 'cmesh-test-home-')));
+    const release = await lockClusterIds(opts.clusterIds ?? []);
+    return new CmeshHome(await mkdtemp(path.join(tmpdir(), 'cmesh-test-home-')), release);
   }
 
   get env(): NodeJS.ProcessEnv {
@@ -87,6 +96,7 @@ export class CmeshHome {
       }
     }
     await rm(this.dir, { recursive: true, force: true });
+    await this.release();
   }
 }
 
@@ -113,3 +123,4 @@ export function isAlive(pid: number): boolean {
 }
 
 export { eventually } from '../harness/eventually.js';
+export { lockClusterIds } from '../harness/loopback-lock.js';

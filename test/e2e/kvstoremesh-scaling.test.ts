@@ -37,7 +37,7 @@ describe('KVStoreMesh keeps the watch connections on a remote etcd independent o
   const deltas: Record<string, number> = {};
 
   before(async () => {
-    home = await CmeshHome.create();
+    home = await CmeshHome.create({ clusterIds: [1, 2, 3] });
     await home.ok(['cluster', 'create', 'a', '--id', '1', '--nodes', '0']);
     await home.ok(['cluster', 'create', 'b', '--id', '2', '--nodes', String(NODES)]);
     await home.ok(['cluster', 'create', 'c', '--id', '3', '--nodes', String(NODES)]);

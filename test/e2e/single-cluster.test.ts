@@ -26,7 +26,7 @@ function sh(
 describe('a new user with one local cluster (real etcd, real daemons)', () => {
   let home: CmeshHome;
   before(async () => {
-    home = await CmeshHome.create();
+    home = await CmeshHome.create({ clusterIds: [7] });
   });
   after(async () => {
     await home.destroy();
@@ -40,7 +40,7 @@ describe('a new user with one local cluster (real etcd, real daemons)', () => {
     assert.equal(r.code, 0, `script failed:\n${r.stderr}\n${r.stdout}`);
     const keys = r.stdout.split('\n');
     const has = (re: RegExp): string[] => keys.filter((k) => re.test(k));
-    assert.equal(has(/^cilium\/state\/ip\/v1\/default\/10\.7\.\d+\.\d+$/).length, 3, r.stdout);
+    assert.equal(has(/^cilium\/state\/ip\/v1\/default\/127\.7\.\d+\.\d+$/).length, 3, r.stdout);
     assert.equal(has(/^cilium\/state\/nodes\/v1\/east\/east-node-[12]$/).length, 2, r.stdout);
     assert.deepEqual(has(/^cilium\/state\/services\/v1\//), ['cilium/state/services/v1/east/shop/web']);
     // Three pods with the same security labels (pod-template-hash is not one) share one identity in cluster 7's range.
@@ -87,8 +87,8 @@ describe('a new user with one local cluster (real etcd, real daemons)', () => {
       [['cluster', 'create', 'east', '--id', '9'], /already exists/],
       [['cluster', 'create', 'west', '--id', '7'], /cluster ID 7 is already used by local cluster "east"/],
       [
-        ['cluster', 'create', 'west', '--id', '9', '--pod-cidr', '10.7.128.0/17'],
-        /overlaps the pod CIDR 10\.7\.0\.0\/16 of local cluster "east"/,
+        ['cluster', 'create', 'west', '--id', '9', '--pod-cidr', '127.7.64.0/18'],
+        /the pod CIDR 127\.7\.64\.0\/18 of new cluster "west" overlaps the pod CIDR 127\.7\.0\.0\/17 of local cluster "east"/,
       ],
       [['cluster', 'create', 'West_1', '--id', '9'], /cluster name/i],
       [['cluster', 'create', 'west', '--id', '0'], /cluster ID/i],

@@ -14,6 +14,7 @@ import { clusterPaths } from '../../src/mesh/home.js';
 import { mkdir } from 'node:fs/promises';
 import { writeClusterRecord, type ClusterRecord } from '../../src/k8s/local-cluster-record.js';
 import { freePort } from '../../src/mesh/etcd-process.js';
+import { lockClusterIds } from '../harness/loopback-lock.js';
 import { deleteCluster, startAgents, stateEtcdProcess, validateNewCluster } from '../../src/mesh/local-cluster.js';
 import { PrerequisiteError } from '../../src/mesh/prerequisites.js';
 import { clustermeshStatus, waitForClustermesh } from '../../src/mesh/status.js';
@@ -54,15 +55,20 @@ async function createMinimalCluster(name: string, id: number, home: string): Pro
 describe('connecting two local clusters over mutual TLS', { timeout: 120_000 }, () => {
   let home: string;
   const names = ['east', 'west'];
+  // Cluster IDs of this file: their default loopback ranges are locked against other test files.
+  const FIRST_ID = 51;
+  let release: () => Promise<void>;
 
   before(async () => {
+    release = await lockClusterIds(names.map((_, i) => FIRST_ID + i));
     home = await mkdtemp(path.join(tmpdir(), 'cmesh-test-home-'));
-    for (const [i, n] of names.entries()) await createMinimalCluster(n, i + 1, home);
+    for (const [i, n] of names.entries()) await createMinimalCluster(n, FIRST_ID + i, home);
   });
 
   after(async () => {
     for (const n of names) await deleteCluster(n, home).catch(() => undefined);
     await rm(home, { recursive: true, force: true });
+    await release();
   });
 
   it('enable serves the clustermesh etcd only to clients with a certificate of the cluster CA', async () => {
@@ -90,7 +96,7 @@ describe('connecting two local clusters over mutual TLS', { timeout: 120_000 }, 
     });
     try {
       const cfg = JSON.parse((await remote.get('cilium/cluster-config/east').string()) ?? 'null') as { id: number };
-      assert.equal(cfg.id, 1);
+      assert.equal(cfg.id, FIRST_ID);
       await assert.rejects(remote.put('cilium/state/nodes/v1/east/evil').value('{}').exec(), /permission denied/);
     } finally {
       remote.close();
