@@ -2,6 +2,7 @@
  * Checks made before a command talks to a local cluster's processes, so that a stopped cluster is reported as
  * stopped (with the command that starts it) instead of as a connection error from deep inside a client library.
  */
+import { existsSync } from 'node:fs';
 import type { ClusterRecord } from '../k8s/local-cluster-record.js';
 import { cmeshHome, type ClusterPaths } from './home.js';
 import {
@@ -60,7 +61,11 @@ export async function liveAgentSocket(name: string, node?: string, home = cmeshH
   }
   const procs = await processStates(record, paths);
   const candidates = node !== undefined ? [node] : nodes;
-  const live = candidates.find((n) => procs.some((p) => p.role === `agent-${n}` && p.running));
+  // An agent counts as up when cmesh started it and it runs, or when its socket is there (an agent started by hand
+  // with --cluster-dir has no pid file; a clean stop removes the socket).
+  const live =
+    candidates.find((n) => procs.some((p) => p.role === `agent-${n}` && p.running)) ??
+    candidates.find((n) => existsSync(agentSocket(paths, n)));
   if (live === undefined) await requireRunning(record, paths, [`agent-${candidates[0] ?? ''}`]);
   return agentSocket(paths, live ?? candidates[0] ?? '');
 }

@@ -74,8 +74,8 @@ export interface ClustermeshStatus {
   remotes: RemoteStatusRow[];
   certificates: CertificateStatus[];
   /**
-   * ClusterMesh enabled, every process of the cluster running, the clustermesh-apiserver (and KVStoreMesh) ready,
-   * every agent answering and every configured remote ready in each.
+   * ClusterMesh enabled, the cluster not stopped, the clustermesh-apiserver (and KVStoreMesh) ready, every agent
+   * answering and every configured remote ready in each.
    */
   ready: boolean;
 }
@@ -242,7 +242,7 @@ export async function clustermeshStatus(name: string, home = cmeshHome()): Promi
     certificates,
     ready:
       enabled &&
-      clusterState === 'running' &&
+      clusterState !== 'stopped' &&
       apiserverReady &&
       agents.every((a) => a.reachable) &&
       remotes.every((r) => r.ready) &&

@@ -122,6 +122,9 @@ describe('cmesh agent (runAgent) and the CLI views', () => {
     assert.match(lb, /10\.1\.0\.6:8080\/TCP \(1\) \(2\) \[c1\]/);
     const ids = await cli(home, 'identity', 'list', '--context', 'c1');
     assert.match(ids, /6\s+reserved:remote-node/);
-    await assert.rejects(cli(home, 'node', 'list', '--context', 'c1', '--node', 'c1-node-9'), /is the agent running/);
+    await assert.rejects(
+      cli(home, 'node', 'list', '--context', 'c1', '--node', 'c1-node-9'),
+      /cluster "c1" has no node "c1-node-9" \(nodes: c1-node-1, c1-node-2\)/,
+    );
   });
 });
