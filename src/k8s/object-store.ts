@@ -25,6 +25,8 @@ import { ValidationError } from './validation-error.js';
 
 /** etcd's default `--max-txn-ops`: the most compares, and the most operations, one transaction may carry. */
 export const MAX_TXN_OPS = 128;
+/** The largest object stored: etcd's default request limit (--max-request-bytes), as Kubernetes' own limit. */
+export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
 /**
  * How often a write without a resourceVersion re-reads and retries after losing a race. Every round has a winner,
  * so this bounds the number of writers racing on one object, not a time.
@@ -310,6 +312,15 @@ export class ObjectStore {
     objects.forEach((o, i) => {
       try {
         const v = validateObject(o);
+        const size = Buffer.byteLength(JSON.stringify(v));
+        if (size > MAX_OBJECT_BYTES) {
+          throw new ValidationError(ident(v), [
+            {
+              path: '',
+              message: `is ${(size / 1024 / 1024).toFixed(1)} MiB; an object may be at most ${MAX_OBJECT_BYTES / 1024 / 1024} MiB (etcd's request limit)`,
+            },
+          ]);
+        }
         const key = objectKey(v.kind, v.metadata.namespace, v.metadata.name);
         const first = seen.get(key);
         if (first !== undefined) {

@@ -15,7 +15,7 @@ import { kvstoremeshConfigDir } from './clustermesh-tls.js';
 import { runningPid } from './daemon.js';
 import { cmeshHome } from './home.js';
 import { hintFor } from './hints.js';
-import { loadCluster, pidFile } from './local-cluster.js';
+import { listClusterNames, loadCluster, pidFile, processStates, runState } from './local-cluster.js';
 import { checkReachable } from './prerequisites.js';
 
 const CHECK_TIMEOUT_MS = 3_000;
@@ -239,7 +239,7 @@ export async function troubleshootClustermesh(name: string, home = cmeshHome()):
           role,
           running,
           running ? `${role} is running` : `${role} is not running`,
-          `start it again with \`cmesh clustermesh enable --context ${name}\`; see ${path.join(paths.logs, `${role}.log`)}`,
+          `start it again with \`cmesh cluster start ${name}\`; see ${path.join(paths.logs, `${role}.log`)}`,
         ),
       );
     }
@@ -263,5 +263,22 @@ export async function troubleshootClustermesh(name: string, home = cmeshHome()):
       remotes.push(await diagnose(remote, file, 'kvstoremesh', false));
     }
   }
+  await hintStoppedLocalRemotes(remotes, home);
   return { cluster: name, ok: local.every((c) => c.ok) && remotes.every((r) => r.ok), local, remotes };
+}
+
+/**
+ * A remote that is one of this machine's own clusters and is not running fails its checks for that reason alone:
+ * the useful hint is the command that starts it, not the generic one for an unreachable etcd.
+ */
+async function hintStoppedLocalRemotes(remotes: RemoteDiagnosis[], home: string): Promise<void> {
+  const local = await listClusterNames(home);
+  for (const r of remotes.filter((x) => !x.ok && local.includes(x.remote))) {
+    const { record, paths } = await loadCluster(r.remote, home);
+    const state = runState(await processStates(record, paths));
+    if (state === 'running') continue;
+    const failed = r.checks.find((c) => !c.ok);
+    if (failed)
+      failed.hint = `"${r.remote}" is a local cluster and it is ${state}: start it with \`cmesh cluster start ${r.remote}\``;
+  }
 }

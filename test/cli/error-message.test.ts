@@ -12,6 +12,12 @@ describe('what a failed command prints', () => {
     assert.match(msg, /--verbose/);
   });
 
+  it('says what a status means without advice that does not fit it', () => {
+    const msg = userMessage(new Error('8 RESOURCE_EXHAUSTED: request is too large'));
+    assert.match(msg, /too large/);
+    assert.doesNotMatch(msg, /cluster start/, 'a too-large request is not fixed by starting the cluster');
+  });
+
   it('keeps our own messages as they are', () => {
     const msg = 'cluster "west" is stopped; start it with `cmesh cluster start west`';
     assert.equal(userMessage(new Error(msg)), msg);

@@ -91,6 +91,20 @@ describe('cmesh CLI: errors, exit codes and deletion (real clusters)', () => {
     assert.equal(existsSync(path.join(home.dir, 'clusters', 'north')), false, 'no folder for the refused cluster');
   });
 
+  it('refuses an object too large for etcd, naming it, and applies nothing of the file', async () => {
+    const manifest = [
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: small',
+      `apiVersion: v1\nkind: Service\nmetadata:\n  name: big\n  namespace: default\n  annotations:\n    a: ${'x'.repeat(2_000_000)}\nspec:\n  ports:\n    - port: 80`,
+    ].join('\n---\n');
+    const r = await home.run(['apply', '--context', 'east', '-f', '-'], { input: manifest });
+    assertFails(
+      r,
+      /document 2 .*Service default\/big .*MiB; an object may be at most 1\.5 MiB/,
+      'apply of a 2 MB object',
+    );
+    assert.notEqual((await home.run(['get', 'ns', 'small', '--context', 'east'])).code, 0, 'nothing applied');
+  });
+
   it('clustermesh status of a cluster without ClusterMesh says so and exits 1, never "ready"', async () => {
     const r = await home.run(['clustermesh', 'status', '--context', 'east']);
     assertFails(r, /^$/, 'status of a cluster without clustermesh');
@@ -152,6 +166,13 @@ describe('cmesh CLI: errors, exit codes and deletion (real clusters)', () => {
     await home.ok(['clustermesh', 'enable', '--context', 'west']);
     await home.ok(['clustermesh', 'connect', '--context', 'east', '--destination-context', 'west']);
     await home.ok(['clustermesh', 'status', '--context', 'east', '--wait', '--timeout', '2m']);
+    await home.ok(['cluster', 'stop', 'west']);
+    const diag = await home.run(['troubleshoot', 'clustermesh', '--context', 'east']);
+    assert.notEqual(diag.code, 0, 'troubleshoot finds the problem');
+    assert.match(
+      diag.stdout,
+      /hint: "west" is a local cluster and it is stopped: start it with `cmesh cluster start west`/,
+    );
     const del = await home.ok(['cluster', 'delete', 'west']);
     assert.match(del, /cluster "west" deleted \(disconnected from east first\)/);
     const status = JSON.parse(await home.ok(['clustermesh', 'status', '--context', 'east', '-o', 'json'])) as Status;
