@@ -9,9 +9,8 @@ import path from 'node:path';
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { AgentClient } from '../agent/api-client.js';
 import type { AgentStatus, RemoteClusterStatus } from '../agent/api-types.js';
-import { AGENT_SOCKET_NAME } from '../agent/main.js';
+import { AGENT_SOCKET_NAME } from '../agent/defaults.js';
 import { clusterPaths } from '../mesh/home.js';
-import { loadCluster } from '../mesh/local-cluster.js';
 import { emit, outputOption, table, type OutputFormat } from './output.js';
 
 interface ViewOptions {
@@ -24,6 +23,7 @@ interface ViewOptions {
 
 /** The agent socket of `node` (default: the cluster's first node that has one, in node order). */
 export async function agentSocket(context: string, node?: string): Promise<string> {
+  const { loadCluster } = await import('../mesh/local-cluster.js');
   const { record } = await loadCluster(context);
   const nodesDir = clusterPaths(record.name).nodes;
   if (node) return path.join(nodesDir, node, AGENT_SOCKET_NAME);

@@ -1,19 +1,10 @@
 import { Command } from '@commander-js/extra-typings';
-import { startClustermeshProcesses } from '../mesh/clustermesh.js';
-import {
-  createCluster,
-  deleteCluster,
-  inspectCluster,
-  listClusterNames,
-  loadAllClusters,
-  loadCluster,
-  processStates,
-  startClusterProcesses,
-  stopClusterProcesses,
-} from '../mesh/local-cluster.js';
 import { clusterPaths } from '../mesh/home.js';
 import { emit, outputOption, table } from './output.js';
 import { intFlag } from '../observe/flag-values.js';
+
+// The clusters' code loads when a command runs, not with the command tree (`cmesh --help` stays fast).
+const localCluster = () => import('../mesh/local-cluster.js');
 
 export function clusterCommand() {
   const cmd = new Command('cluster').description(
@@ -40,6 +31,7 @@ export function clusterCommand() {
     )
     .addOption(outputOption())
     .action(async (name, opts) => {
+      const { createCluster } = await localCluster();
       const rec = await createCluster({
         name,
         id: opts.id,
@@ -60,6 +52,7 @@ export function clusterCommand() {
     .description('list local clusters')
     .addOption(outputOption())
     .action(async (opts) => {
+      const { loadAllClusters, processStates } = await localCluster();
       const rows: {
         name: string;
         id: number;
@@ -95,6 +88,7 @@ export function clusterCommand() {
     .argument('<name>')
     .addOption(outputOption())
     .action(async (name, opts) => {
+      const { inspectCluster } = await localCluster();
       const info = await inspectCluster(name);
       emit(opts.output, info, () =>
         [
@@ -119,6 +113,7 @@ export function clusterCommand() {
     .argument('<name...>')
     .option('--kill', 'SIGKILL instead of a clean shutdown (to test failure handling)', false)
     .action(async (names, opts) => {
+      const { loadCluster, stopClusterProcesses } = await localCluster();
       for (const name of names) {
         const { paths } = await loadCluster(name);
         await stopClusterProcesses(paths, { kill: opts.kill });
@@ -131,6 +126,10 @@ export function clusterCommand() {
     .description('start whatever processes of a local cluster are not running')
     .argument('<name...>')
     .action(async (names) => {
+      const [{ loadCluster, startClusterProcesses }, { startClustermeshProcesses }] = await Promise.all([
+        localCluster(),
+        import('../mesh/clustermesh.js'),
+      ]);
       for (const name of names) {
         const { record, paths } = await loadCluster(name);
         await startClusterProcesses(record, paths);
@@ -144,6 +143,7 @@ export function clusterCommand() {
     .description('stop every process of a local cluster and remove its folder')
     .argument('<name...>')
     .action(async (names) => {
+      const { deleteCluster } = await localCluster();
       for (const name of names) {
         await deleteCluster(name);
         console.log(`cluster "${name}" deleted`);
@@ -151,6 +151,7 @@ export function clusterCommand() {
     });
 
   cmd.command('names', { hidden: true }).action(async () => {
+    const { listClusterNames } = await localCluster();
     console.log((await listClusterNames()).join('\n'));
   });
 

@@ -1,23 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
-import ora from 'ora';
 import { parseDuration } from '../observe/duration.js';
-import { disableClustermesh, enableClustermesh } from '../mesh/clustermesh.js';
-import { connectClusters, disconnectClusters, importSecrets, rotateClusterCertificates } from '../mesh/connect.js';
-import { inspectCluster } from '../mesh/local-cluster.js';
-import { extractSecret, readSecretFiles } from '../mesh/secret.js';
-import {
-  DEFAULT_WAIT_MS,
-  clustermeshStatus,
-  progressLine,
-  waitForClustermesh,
-  type ClustermeshStatus,
-} from '../mesh/status.js';
+import type { ClustermeshStatus } from '../mesh/status.js';
 import { contextOption } from './context.js';
 import { vmCommand } from './vm-command.js';
 import { emit, outputOption, table } from './output.js';
 import { boolFlag } from '../observe/flag-values.js';
+
+// The mesh's code loads when a command runs, not with the command tree (`cmesh --help` stays fast).
+const clustermesh = () => import('../mesh/clustermesh.js');
+const connect = () => import('../mesh/connect.js');
+const secretCode = () => import('../mesh/secret.js');
 
 function yesNo(b: boolean): string {
   return b ? 'yes' : 'no';
@@ -125,6 +119,10 @@ export function clustermeshCommand() {
     .option('--no-tls', 'serve the clustermesh etcd without TLS (insecure; local experiments only)')
     .addOption(outputOption())
     .action(async (opts) => {
+      const [{ enableClustermesh }, { inspectCluster }] = await Promise.all([
+        clustermesh(),
+        import('../mesh/local-cluster.js'),
+      ]);
       const rec = await enableClustermesh(opts.context, {
         ...(opts.enableKvstoremesh !== undefined ? { kvstoremesh: opts.enableKvstoremesh } : {}),
         ...(opts.enableServiceExports ? { serviceExports: true } : {}),
@@ -147,6 +145,7 @@ export function clustermeshCommand() {
     .description("stop the cluster's clustermesh-apiserver and clustermesh etcd and remove its data")
     .addOption(contextOption())
     .action(async (opts) => {
+      const { disableClustermesh } = await clustermesh();
       await disableClustermesh(opts.context);
       console.log(`clustermesh disabled on cluster "${opts.context}"`);
     });
@@ -158,6 +157,7 @@ export function clustermeshCommand() {
     .requiredOption('--destination-context <name>', 'the other local cluster')
     .addOption(outputOption())
     .action(async (opts) => {
+      const { connectClusters } = await connect();
       const res = await connectClusters(opts.context, opts.destinationContext);
       emit(
         opts.output,
@@ -173,6 +173,7 @@ export function clustermeshCommand() {
     .addOption(contextOption())
     .requiredOption('--destination-context <name>', 'the other local cluster')
     .action(async (opts) => {
+      const { disconnectClusters } = await connect();
       await disconnectClusters(opts.context, opts.destinationContext);
       console.log(`disconnected clusters "${opts.context}" and "${opts.destinationContext}"`);
     });
@@ -185,6 +186,9 @@ export function clustermeshCommand() {
     .option('--wait-duration <duration>', 'how long --wait waits, e.g. 5m', (v) => parseDuration(v, '--wait-duration'))
     .addOption(outputOption())
     .action(async (opts) => {
+      const { DEFAULT_WAIT_MS, clustermeshStatus, progressLine, waitForClustermesh } =
+        await import('../mesh/status.js');
+      const { default: ora } = await import('ora');
       let status: ClustermeshStatus;
       if (opts.wait) {
         const timeoutMs = opts.waitDuration ?? DEFAULT_WAIT_MS;
@@ -220,6 +224,7 @@ export function clustermeshCommand() {
     .addOption(contextOption())
     .addOption(outputOption())
     .action(async (opts) => {
+      const { rotateClusterCertificates } = await connect();
       const res = await rotateClusterCertificates(opts.context);
       emit(
         opts.output,
@@ -238,6 +243,7 @@ export function clustermeshCommand() {
     .description("print the cluster's ClusterMesh secret (endpoint, CA, remote client certificate) as JSON")
     .addOption(contextOption())
     .action(async (opts) => {
+      const { extractSecret } = await secretCode();
       const s = await extractSecret(opts.context);
       process.stdout.write(JSON.stringify(s, null, 2) + '\n');
     });
@@ -248,6 +254,7 @@ export function clustermeshCommand() {
     .argument('<files...>', 'secret files written by `secret extract`')
     .option('--skip-access-check', 'do not check that each remote answers with its secret (e.g. not up yet)')
     .action(async (files, opts) => {
+      const [{ readSecretFiles }, { importSecrets }] = await Promise.all([secretCode(), connect()]);
       const secrets = await readSecretFiles(files);
       const names = await importSecrets(opts.context, secrets, { skipAccessCheck: opts.skipAccessCheck === true });
       console.log(`cluster "${opts.context}" now reads: ${names.join(', ')}`);

@@ -11,15 +11,12 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from '@commander-js/extra-typings';
 import { AgentClient } from '../agent/api-client.js';
-import { isLoopbackCidr } from '../agent/agent.js';
-import { SAMPLE_SERVER_ANNOTATION } from '../agent/sample-servers.js';
+import { SAMPLE_SERVER_ANNOTATION } from '../agent/defaults.js';
 import { GLOBAL_SERVICE_ANNOTATIONS, SERVICE_AFFINITY_ANNOTATIONS } from '../k8s/cilium-annotations.js';
 import type { ClusterRecord } from '../k8s/local-cluster-record.js';
-import { ObjectStore } from '../k8s/object-store.js';
+import type { ObjectStore } from '../k8s/object-store.js';
 import type { AnyObject, CiliumNetworkPolicy, Pod, Service } from '../k8s/types.js';
-import { startClustermeshProcesses } from '../mesh/clustermesh.js';
 import { stopDaemon } from '../mesh/daemon.js';
-import { pidFile } from '../mesh/local-cluster.js';
 import { agentSocket } from './agent-views.js';
 import { openContext, type ClusterContext } from './context.js';
 import { emit, outputOption } from './output.js';
@@ -222,7 +219,8 @@ async function waitUntil<T>(
   }
 }
 
-function loopbackProblems(rec: ClusterRecord): string[] {
+async function loopbackProblems(rec: ClusterRecord): Promise<string[]> {
+  const { isLoopbackCidr } = await import('../agent/agent.js');
   const out: string[] = [];
   if (!isLoopbackCidr(rec.podCidr)) out.push(`cluster ${rec.name}'s pod CIDR ${rec.podCidr} is not in 127.0.0.0/8`);
   if (!isLoopbackCidr(rec.serviceCidr))
@@ -242,10 +240,11 @@ class MultiClusterRun {
     private readonly o: ConnectivityOptions,
     private readonly src: ClusterContext,
     private readonly dst: ClusterContext,
+    store: typeof ObjectStore,
   ) {
     this.n = o.requests ?? REQUESTS_PER_CHECK;
-    this.srcStore = new ObjectStore(src.state());
-    this.dstStore = new ObjectStore(dst.state());
+    this.srcStore = new store(src.state());
+    this.dstStore = new store(dst.state());
   }
 
   /** The agent serving the source cluster's frontends: its first node's. */
@@ -375,6 +374,10 @@ class MultiClusterRun {
   }
 
   async failover(): Promise<CheckResult> {
+    const [{ startClustermeshProcesses }, { pidFile }] = await Promise.all([
+      import('../mesh/clustermesh.js'),
+      import('../mesh/local-cluster.js'),
+    ]);
     await this.setAffinity('remote');
     const agent = await this.frontendAgent();
     await stopDaemon(pidFile(this.dst.paths, 'clustermesh-etcd'));
@@ -429,7 +432,7 @@ export async function runMultiClusterTest(o: ConnectivityOptions): Promise<Conne
   const dst = await openContext(o.destination);
   const checks: CheckResult[] = [];
   try {
-    const problems = [...loopbackProblems(src.record), ...loopbackProblems(dst.record)];
+    const problems = [...(await loopbackProblems(src.record)), ...(await loopbackProblems(dst.record))];
     if (problems.length > 0) {
       checks.push({
         name: 'setup',
@@ -437,7 +440,8 @@ export async function runMultiClusterTest(o: ConnectivityOptions): Promise<Conne
         detail: `${problems.join('; ')}: requests need loopback CIDRs (create the clusters with --pod-cidr 127.x.0.0/16 and distinct --service-cidr 127.y.0.0/16)`,
       });
     } else {
-      const run = new MultiClusterRun(o, src, dst);
+      const { ObjectStore } = await import('../k8s/object-store.js');
+      const run = new MultiClusterRun(o, src, dst, ObjectStore);
       try {
         const setup = await attempt('setup', async () => {
           await run.setup();

@@ -1,12 +1,11 @@
 import { Command } from '@commander-js/extra-typings';
-import ora from 'ora';
-import { demoDown, runDemo } from '../mesh/demo.js';
 import { emit, outputOption, table } from './output.js';
 import { intFlag } from '../observe/flag-values.js';
 
 /** Progress on stderr: a spinner on a terminal, plain lines otherwise (CI logs, scripts). */
-function progressReporter(): { step: (s: string) => void; done: (ok: boolean) => void } {
+async function progressReporter(): Promise<{ step: (s: string) => void; done: (ok: boolean) => void }> {
   if (process.stderr.isTTY) {
+    const { default: ora } = await import('ora');
     const spinner = ora({ stream: process.stderr });
     let started = false;
     return {
@@ -42,7 +41,8 @@ export function demoCommand() {
     .addOption(outputOption())
     .action(async (opts) => {
       if (opts.clusters < 2 || opts.clusters > 9) throw new Error(`--clusters must be 2..9, got ${opts.clusters}`);
-      const progress = progressReporter();
+      const { runDemo } = await import('../mesh/demo.js');
+      const progress = await progressReporter();
       let result;
       try {
         result = await runDemo(progress.step, { clusters: opts.clusters, nodes: opts.nodes });
@@ -92,6 +92,7 @@ export function demoCommand() {
     .command('down')
     .description("delete the demo's clusters")
     .action(async () => {
+      const { demoDown } = await import('../mesh/demo.js');
       const deleted = await demoDown((s) => process.stderr.write(`${s}\n`));
       console.log(deleted.length ? `deleted ${deleted.join(', ')}` : 'no demo clusters to delete');
     });

@@ -1,8 +1,4 @@
 import { Command } from '@commander-js/extra-typings';
-import { createEtcdClient } from '../kvstore/client.js';
-import { loadCluster, stateEtcdEndpoint } from '../mesh/local-cluster.js';
-import { clustermeshEndpoint } from '../mesh/clustermesh.js';
-import { clustermeshClientTls } from '../mesh/clustermesh-tls.js';
 import { contextOption } from './context.js';
 import { emit, outputOption } from './output.js';
 
@@ -17,6 +13,17 @@ export function kvstoreCommand() {
     .option('--state', "read the cluster's state etcd instead of its clustermesh etcd", false)
     .addOption(outputOption())
     .action(async (key, opts) => {
+      const [
+        { createEtcdClient },
+        { loadCluster, stateEtcdEndpoint },
+        { clustermeshEndpoint },
+        { clustermeshClientTls },
+      ] = await Promise.all([
+        import('../kvstore/client.js'),
+        import('../mesh/local-cluster.js'),
+        import('../mesh/clustermesh.js'),
+        import('../mesh/clustermesh-tls.js'),
+      ]);
       const { record, paths } = await loadCluster(opts.context);
       let client;
       if (opts.state) client = createEtcdClient({ endpoints: [stateEtcdEndpoint(record)] });

@@ -1,11 +1,15 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
-import { parseManifest, type ManifestDocument } from '../k8s/manifest.js';
-import { ObjectStore } from '../k8s/object-store.js';
+import type { ManifestDocument } from '../k8s/manifest.js';
+import type { ObjectStore } from '../k8s/object-store.js';
 import { KINDS, resolveKind, type AnyObject, type KindName } from '../k8s/types.js';
 import { contextOption, withContext } from './context.js';
 import { emit, outputOption, table } from './output.js';
+
+// The manifest parser and the object store (etcd client, schemas) load when a command runs, not with the command tree.
+const manifests = () => import('../k8s/manifest.js');
+const objectStore = () => import('../k8s/object-store.js');
 
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
@@ -106,6 +110,7 @@ export function applyCommand() {
     .requiredOption('-f, --filename <path>', 'manifest file, folder, or - for standard input')
     .addOption(outputOption())
     .action(async (opts) => {
+      const [{ parseManifest }, { ObjectStore }] = await Promise.all([manifests(), objectStore()]);
       const sources = await readSources(opts.filename);
       // Parse and validate every file before writing anything: a bad document anywhere changes nothing.
       const parsed: { source: string; docs: ManifestDocument[] }[] = sources.map((s) => ({
@@ -151,6 +156,7 @@ export function getCommand() {
     .option('-l, --selector <selector>', 'label selector, e.g. app=web,tier!=db')
     .addOption(outputOption())
     .action(async (kindArg, name, opts) => {
+      const { ObjectStore } = await objectStore();
       const kind = requireKind(kindArg);
       const namespaced = KINDS[kind].namespaced;
       await withContext(opts.context, async (ctx) => {
@@ -197,6 +203,7 @@ export function deleteCommand() {
     .option('-n, --namespace <ns>', 'namespace of a named object', 'default')
     .option('--ignore-not-found', 'do not fail when the object does not exist', false)
     .action(async (kindArg, name, opts) => {
+      const [{ parseManifest }, { ObjectStore }] = await Promise.all([manifests(), objectStore()]);
       await withContext(opts.context, async (ctx) => {
         const store = new ObjectStore(ctx.state());
         if (opts.filename) {

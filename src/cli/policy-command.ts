@@ -5,7 +5,6 @@
 import { Command } from '@commander-js/extra-typings';
 import { AgentApiError, AgentClient } from '../agent/api-client.js';
 import type { TraceRequest, TraceResult } from '../agent/api-types.js';
-import { listClusterNames } from '../mesh/local-cluster.js';
 import { agentSocket } from './agent-views.js';
 import { contextOption } from './context.js';
 import { emit, outputOption, table } from './output.js';
@@ -76,6 +75,7 @@ export async function traceAcrossClusters(context: string, req: TraceRequest, no
   const dst = local.dst.pod ? podParts(local.dst.pod) : undefined;
   const pending = local.steps.some((s) => s.direction === 'ingress' && !s.evaluated);
   if (!pending || !dst || dst.cluster === context) return combined;
+  const { listClusterNames } = await import('../mesh/local-cluster.js');
   if (!(await listClusterNames()).includes(dst.cluster)) {
     combined.notes.push(
       `cluster ${dst.cluster} is not a local cluster: its agent cannot be asked for the ingress step`,

@@ -1,8 +1,8 @@
 import { Command } from '@commander-js/extra-typings';
-import { agentCommand } from '../agent/main.js';
-import { apiserverCommand } from '../apiserver/main.js';
-import { kvstoremeshCommand } from '../kvstoremesh/main.js';
-import { operatorCommand } from '../operator/main.js';
+import { agentCommand } from '../agent/command.js';
+import { apiserverCommand } from '../apiserver/command.js';
+import { kvstoremeshCommand } from '../kvstoremesh/command.js';
+import { operatorCommand } from '../operator/command.js';
 import { troubleshootCommand } from './troubleshoot-command.js';
 import { agentViewCommands } from './agent-views.js';
 import { clusterCommand } from './cluster-command.js';

@@ -1,5 +1,5 @@
 import { Command } from '@commander-js/extra-typings';
-import { troubleshootClustermesh, type Check, type TroubleshootReport } from '../mesh/troubleshoot.js';
+import type { Check, TroubleshootReport } from '../mesh/troubleshoot.js';
 import { contextOption } from './context.js';
 import { emit, outputOption } from './output.js';
 
@@ -29,6 +29,7 @@ export function troubleshootCommand() {
     .addOption(contextOption())
     .addOption(outputOption())
     .action(async (opts) => {
+      const { troubleshootClustermesh } = await import('../mesh/troubleshoot.js');
       const report = await troubleshootClustermesh(opts.context);
       emit(opts.output, report, () => formatTroubleshootReport(report));
       if (!report.ok) process.exitCode = 1;

@@ -1,9 +1,11 @@
 /** `cmesh clustermesh vm ...`: external workloads (VMs, bare-metal servers) of a local cluster. */
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
-import { createVm, deleteVm, listVms, parseLabels, vmStatus, writeInstallScript } from '../mesh/vm.js';
 import { contextOption, withContext } from './context.js';
 import { emit, outputOption, table } from './output.js';
+
+// The VM code (object store, certificates) loads when a command runs, not with the command tree.
+const vms = () => import('../mesh/vm.js');
 
 export function vmCommand() {
   const vm = new Command('vm').description('external workloads: VMs and bare-metal servers joined to a cluster');
@@ -16,6 +18,7 @@ export function vmCommand() {
     .option('--labels <labels>', "the workload's labels, k=v[,k=v...] (its identity and policy selectors)")
     .option('--namespace <ns>', "the workload's namespace (default: default)")
     .action(async (name, o) => {
+      const { createVm, parseLabels } = await vms();
       await withContext(o.context, async (ctx) => {
         await createVm(ctx.state(), {
           name,
@@ -32,6 +35,7 @@ export function vmCommand() {
     .argument('<name>')
     .addOption(contextOption())
     .action(async (name, o) => {
+      const { deleteVm } = await vms();
       await withContext(o.context, async (ctx) => {
         await deleteVm(ctx.state(), name);
         process.stdout.write(`ciliumexternalworkload/${name} deleted\n`);
@@ -43,6 +47,7 @@ export function vmCommand() {
     .addOption(contextOption())
     .addOption(outputOption())
     .action(async (o) => {
+      const { listVms } = await vms();
       await withContext(o.context, async (ctx) => {
         const items = await listVms(ctx.state());
         emit(o.output, items, () =>
@@ -70,6 +75,7 @@ export function vmCommand() {
     .addOption(contextOption())
     .addOption(outputOption())
     .action(async (name, o) => {
+      const { vmStatus } = await vms();
       await withContext(o.context, async (ctx) => {
         const st = await vmStatus(ctx.record, ctx.state(), name);
         emit(o.output, st, () => {
@@ -101,6 +107,7 @@ export function vmCommand() {
     .argument('<file>', 'where to write the script')
     .addOption(contextOption())
     .action(async (file, o) => {
+      const { writeInstallScript } = await vms();
       await withContext(o.context, async (ctx) => {
         await writeInstallScript(ctx.record, ctx.paths, path.resolve(file));
         process.stdout.write(`wrote ${path.resolve(file)}: run it with --vm-ip IP [--vm-name NAME] [--dir DIR]\n`);
