@@ -1,4 +1,4 @@
-/** `cmesh agent`: runs the agent of one node until SIGTERM/SIGINT. */
+/** `cmesh agent`: runs the agent of one node until SIGTERM/SIGINT (its flags: src/cli/agent-command.ts). */
 import path from 'node:path';
 import { missingFlagsMessage, resolveClusterFlags } from '../k8s/cluster-flags.js';
 import { LocalClusterSource } from '../k8s/local-source.js';
@@ -16,7 +16,6 @@ import { ClusterMesh } from './remote/cluster-mesh.js';
 import { AGENT_SOCKET_NAME } from './defaults.js';
 
 export { DEFAULT_SYNC_TIMEOUT, DEFAULT_CACHE_TTL, AGENT_SOCKET_NAME, LB_ALGORITHMS } from './defaults.js';
-export { agentCommand } from './command.js';
 
 export class AgentConfigError extends Error {
   override name = 'AgentConfigError';

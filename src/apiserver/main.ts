@@ -13,8 +13,6 @@ import { DEFAULT_MAX_CONNECTED_CLUSTERS, validateLocalCluster } from '../wire/in
 import { DEFAULT_GLOBAL_NAMESPACE } from '../k8s/cilium-annotations.js';
 import { ClustermeshApiserver } from './apiserver.js';
 
-export { apiserverCommand } from './command.js';
-
 export interface ApiserverRunOptions {
   clusterName: string;
   clusterId: number;

@@ -2,14 +2,18 @@ import { Command } from '@commander-js/extra-typings';
 import { clusterPaths } from '../mesh/home.js';
 import { emit, outputOption, table } from './output.js';
 import { intFlag } from '../observe/flag-values.js';
+import { examples } from './help.js';
 
 // The clusters' code loads when a command runs, not with the command tree (`cmesh --help` stays fast).
 const localCluster = () => import('../mesh/local-cluster.js');
 
 export function clusterCommand() {
-  const cmd = new Command('cluster').description(
-    'create, list, inspect and delete local clusters (state under $CMESH_HOME, default ~/.cmesh)',
-  );
+  const cmd = new Command('cluster')
+    .description('create, list, inspect and delete local clusters (state under $CMESH_HOME, default ~/.cmesh)')
+    .addHelpText(
+      'after',
+      examples(['cmesh cluster create east --id 1', 'cmesh cluster list', 'cmesh cluster delete east']),
+    );
 
   cmd
     .command('create')
@@ -20,7 +24,7 @@ export function clusterCommand() {
       'cluster ID, unique in the mesh: 1-255 (1-511 with --max-connected-clusters 511)',
       intFlag('--id'),
     )
-    .option('--pod-cidr <cidr>', 'pod CIDR (default 10.<id>.0.0/16); must not overlap other clusters')
+    .option('--pod-cidr <cidr>', 'pod CIDR; must not overlap other clusters (default: 10.<id>.0.0/16)')
     .option('--service-cidr <cidr>', 'service (ClusterIP) CIDR', '10.96.0.0/16')
     .option('--nodes <k>', 'number of nodes (each gets a /24 of the pod CIDR and an agent)', intFlag('--nodes'), 2)
     .option(
@@ -30,6 +34,14 @@ export function clusterCommand() {
       255,
     )
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh cluster create east --id 1',
+        'cmesh cluster create west --id 2 --nodes 3',
+        'cmesh cluster create lab --id 3 --pod-cidr 127.20.0.0/16 --service-cidr 127.120.0.0/16  # loopback: real sockets',
+      ]),
+    )
     .action(async (name, opts) => {
       const { createCluster } = await localCluster();
       const rec = await createCluster({
@@ -51,6 +63,7 @@ export function clusterCommand() {
     .command('list')
     .description('list local clusters')
     .addOption(outputOption())
+    .addHelpText('after', examples(['cmesh cluster list', 'cmesh cluster list -o json']))
     .action(async (opts) => {
       const { loadAllClusters, processStates } = await localCluster();
       const rows: {
@@ -85,8 +98,9 @@ export function clusterCommand() {
   cmd
     .command('inspect')
     .description('print every endpoint, TLS file and folder of a local cluster (-o json for scripts)')
-    .argument('<name>')
+    .argument('<name>', 'the local cluster')
     .addOption(outputOption())
+    .addHelpText('after', examples(['cmesh cluster inspect east', 'cmesh cluster inspect east -o json']))
     .action(async (name, opts) => {
       const { inspectCluster } = await localCluster();
       const info = await inspectCluster(name);
@@ -110,8 +124,9 @@ export function clusterCommand() {
   cmd
     .command('stop')
     .description('stop every process of a local cluster (its data stays; `cluster start` brings it back)')
-    .argument('<name...>')
+    .argument('<name...>', 'one or more local clusters')
     .option('--kill', 'SIGKILL instead of a clean shutdown (to test failure handling)', false)
+    .addHelpText('after', examples(['cmesh cluster stop east', 'cmesh cluster stop east west --kill']))
     .action(async (names, opts) => {
       const { loadCluster, stopClusterProcesses } = await localCluster();
       for (const name of names) {
@@ -124,7 +139,8 @@ export function clusterCommand() {
   cmd
     .command('start')
     .description('start whatever processes of a local cluster are not running')
-    .argument('<name...>')
+    .argument('<name...>', 'one or more local clusters')
+    .addHelpText('after', examples(['cmesh cluster start east', 'cmesh cluster start east west']))
     .action(async (names) => {
       const [{ loadCluster, startClusterProcesses }, { startClustermeshProcesses }] = await Promise.all([
         localCluster(),
@@ -141,7 +157,8 @@ export function clusterCommand() {
   cmd
     .command('delete')
     .description('stop every process of a local cluster and remove its folder')
-    .argument('<name...>')
+    .argument('<name...>', 'one or more local clusters')
+    .addHelpText('after', examples(['cmesh cluster delete east', 'cmesh cluster delete east west']))
     .action(async (names) => {
       const { deleteCluster } = await localCluster();
       for (const name of names) {

@@ -7,6 +7,7 @@ import { contextOption } from './context.js';
 import { vmCommand } from './vm-command.js';
 import { emit, outputOption, table } from './output.js';
 import { boolFlag } from '../observe/flag-values.js';
+import { examples } from './help.js';
 
 // The mesh's code loads when a command runs, not with the command tree (`cmesh --help` stays fast).
 const clustermesh = () => import('../mesh/clustermesh.js');
@@ -93,31 +94,49 @@ async function readPem(dir: string): Promise<{ certPem: string; keyPem: string }
 }
 
 export function clustermeshCommand() {
-  const cmd = new Command('clustermesh').description('enable ClusterMesh on local clusters and connect them');
+  const cmd = new Command('clustermesh')
+    .description('enable ClusterMesh on local clusters and connect them')
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh enable --context east',
+        'cmesh clustermesh connect --context east --destination-context west',
+        'cmesh clustermesh status --context east --wait',
+      ]),
+    );
 
   cmd
     .command('enable')
+    .summary("start the cluster's clustermesh etcd and clustermesh-apiserver")
     .description(
       "start the cluster's clustermesh etcd (mutual TLS, least-privileged users) and clustermesh-apiserver, and wait until it is ready",
     )
     .addOption(contextOption())
     .option(
       '--enable-kvstoremesh <bool>',
-      'run KVStoreMesh so that agents read a local cache of the remotes',
+      "true | false: run KVStoreMesh so that agents read a local cache of the remotes (default: the cluster's current setting, false the first time)",
       boolFlag('--enable-kvstoremesh'),
     )
     .option('--enable-service-exports', 'publish MCS-API ServiceExports')
     .option(
       '--clustermesh-default-global-namespace <bool>',
-      'whether namespaces without a clustermesh.cilium.io/global annotation export their objects',
+      "true | false: whether namespaces without a clustermesh.cilium.io/global annotation export their objects (default: the cluster's current setting, true the first time)",
       boolFlag('--clustermesh-default-global-namespace'),
     )
     .option(
       '--ca <dir>',
-      "use the CA in <dir> (ca.crt, ca.key), e.g. another cluster's certs folder, instead of a new one",
+      "use the CA in <dir> (ca.crt, ca.key), e.g. another cluster's certs folder (default: a new CA)",
     )
-    .option('--no-tls', 'serve the clustermesh etcd without TLS (insecure; local experiments only)')
+    .option('--no-tls', 'serve the clustermesh etcd without TLS (insecure; local experiments only; default: TLS on)')
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh enable --context east',
+        'cmesh clustermesh enable --context east --enable-kvstoremesh true',
+        "cmesh clustermesh enable --context west --ca ~/.cmesh/clusters/east/certs  # share east's CA",
+      ]),
+    )
     .action(async (opts) => {
       const [{ enableClustermesh }, { inspectCluster }] = await Promise.all([
         clustermesh(),
@@ -144,6 +163,7 @@ export function clustermeshCommand() {
     .command('disable')
     .description("stop the cluster's clustermesh-apiserver and clustermesh etcd and remove its data")
     .addOption(contextOption())
+    .addHelpText('after', examples(['cmesh clustermesh disable --context east']))
     .action(async (opts) => {
       const { disableClustermesh } = await clustermesh();
       await disableClustermesh(opts.context);
@@ -156,6 +176,7 @@ export function clustermeshCommand() {
     .addOption(contextOption())
     .requiredOption('--destination-context <name>', 'the other local cluster')
     .addOption(outputOption())
+    .addHelpText('after', examples(['cmesh clustermesh connect --context east --destination-context west']))
     .action(async (opts) => {
       const { connectClusters } = await connect();
       const res = await connectClusters(opts.context, opts.destinationContext);
@@ -172,6 +193,7 @@ export function clustermeshCommand() {
     .description('disconnect two local clusters (both directions); the agents drain the remote state')
     .addOption(contextOption())
     .requiredOption('--destination-context <name>', 'the other local cluster')
+    .addHelpText('after', examples(['cmesh clustermesh disconnect --context east --destination-context west']))
     .action(async (opts) => {
       const { disconnectClusters } = await connect();
       await disconnectClusters(opts.context, opts.destinationContext);
@@ -183,8 +205,18 @@ export function clustermeshCommand() {
     .description('show how every agent (and KVStoreMesh) of the cluster sees each remote cluster')
     .addOption(contextOption())
     .option('--wait', 'wait until every remote cluster is ready in every agent')
-    .option('--wait-duration <duration>', 'how long --wait waits, e.g. 5m', (v) => parseDuration(v, '--wait-duration'))
+    .option('--wait-duration <duration>', 'how long --wait waits, e.g. 5m (default: 5m)', (v) =>
+      parseDuration(v, '--wait-duration'),
+    )
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh status --context east',
+        'cmesh clustermesh status --context east --wait --wait-duration 2m',
+        'cmesh clustermesh status --context east -o json',
+      ]),
+    )
     .action(async (opts) => {
       const { DEFAULT_WAIT_MS, clustermeshStatus, progressLine, waitForClustermesh } =
         await import('../mesh/status.js');
@@ -218,11 +250,13 @@ export function clustermeshCommand() {
 
   cmd
     .command('rotate-certs')
+    .summary("issue new certificates for the cluster's clustermesh etcd")
     .description(
       "issue new certificates for the cluster's clustermesh etcd from the same CA and hand the new remote certificate to connected clusters",
     )
     .addOption(contextOption())
     .addOption(outputOption())
+    .addHelpText('after', examples(['cmesh clustermesh rotate-certs --context east']))
     .action(async (opts) => {
       const { rotateClusterCertificates } = await connect();
       const res = await rotateClusterCertificates(opts.context);
@@ -237,11 +271,19 @@ export function clustermeshCommand() {
 
   const secret = cmd
     .command('secret')
-    .description('two-step connect for clusters managed elsewhere: extract a secret here, import it there');
+    .description('two-step connect for clusters managed elsewhere: extract a secret here, import it there')
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh secret extract --context west > west.json',
+        'cmesh clustermesh secret import --context east west.json',
+      ]),
+    );
   secret
     .command('extract')
     .description("print the cluster's ClusterMesh secret (endpoint, CA, remote client certificate) as JSON")
     .addOption(contextOption())
+    .addHelpText('after', examples(['cmesh clustermesh secret extract --context west > west.json']))
     .action(async (opts) => {
       const { extractSecret } = await secretCode();
       const s = await extractSecret(opts.context);
@@ -253,6 +295,13 @@ export function clustermeshCommand() {
     .addOption(contextOption())
     .argument('<files...>', 'secret files written by `secret extract`')
     .option('--skip-access-check', 'do not check that each remote answers with its secret (e.g. not up yet)')
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh secret import --context east west.json',
+        'cmesh clustermesh secret import --context east west.json north.json --skip-access-check',
+      ]),
+    )
     .action(async (files, opts) => {
       const [{ readSecretFiles }, { importSecrets }] = await Promise.all([secretCode(), connect()]);
       const secrets = await readSecretFiles(files);

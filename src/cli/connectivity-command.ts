@@ -19,6 +19,7 @@ import type { AnyObject, CiliumNetworkPolicy, Pod, Service } from '../k8s/types.
 import { stopDaemon } from '../mesh/daemon.js';
 import { agentSocket } from './agent-views.js';
 import { openContext, type ClusterContext } from './context.js';
+import { examples } from './help.js';
 import { emit, outputOption } from './output.js';
 
 export const CONNECTIVITY_NAMESPACE = 'cmesh-connectivity';
@@ -479,6 +480,7 @@ export async function runMultiClusterTest(o: ConnectivityOptions): Promise<Conne
 
 export function connectivityCommand() {
   const test = new Command('test')
+    .summary('send real requests across two local clusters and report per check')
     .description(
       'send real requests across local clusters and report per check: pod to global service, affinity\n' +
         'local/remote, policy allow/deny, and failover (with --include-failover); exits 1 when a check fails',
@@ -489,6 +491,13 @@ export function connectivityCommand() {
     .option('--include-failover', "also stop the destination's clustermesh etcd and check failover to local backends")
     .option('--keep', 'leave the sample app in place')
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh connectivity test --multi-cluster --context east --destination-context west',
+        'cmesh connectivity test --multi-cluster --context east --destination-context west --include-failover',
+      ]),
+    )
     .action(async (o) => {
       if (!o.multiCluster) throw new ConnectivityError('only --multi-cluster is supported');
       const report = await runMultiClusterTest({
@@ -502,5 +511,9 @@ export function connectivityCommand() {
     });
   return new Command('connectivity')
     .description('end-to-end checks of the mesh (as cilium connectivity)')
+    .addHelpText(
+      'after',
+      examples(['cmesh connectivity test --multi-cluster --context east --destination-context west']),
+    )
     .addCommand(test);
 }

@@ -1,9 +1,12 @@
 import { Command } from '@commander-js/extra-typings';
 import { contextOption } from './context.js';
+import { examples } from './help.js';
 import { emit, outputOption } from './output.js';
 
 export function kvstoreCommand() {
-  const cmd = new Command('kvstore').description("read a cluster's clustermesh etcd (like cilium-dbg kvstore)");
+  const cmd = new Command('kvstore')
+    .description("read a cluster's clustermesh etcd (like cilium-dbg kvstore)")
+    .addHelpText('after', examples(['cmesh kvstore get --context east --recursive cilium/state/nodes/v1']));
   cmd
     .command('get')
     .description('print a key and its value, or with --recursive every key under a prefix')
@@ -12,6 +15,14 @@ export function kvstoreCommand() {
     .option('--recursive', 'every key starting with <key>', false)
     .option('--state', "read the cluster's state etcd instead of its clustermesh etcd", false)
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh kvstore get --context east --recursive cilium/state/nodes/v1',
+        'cmesh kvstore get --context east cilium/cluster-config/east',
+        'cmesh kvstore get --context east --state --recursive /registry/core/pods/shop -o json',
+      ]),
+    )
     .action(async (key, opts) => {
       const [
         { createEtcdClient },

@@ -5,6 +5,7 @@ import type { ManifestDocument } from '../k8s/manifest.js';
 import type { ObjectStore } from '../k8s/object-store.js';
 import { KINDS, resolveKind, type AnyObject, type KindName } from '../k8s/types.js';
 import { contextOption, withContext } from './context.js';
+import { examples } from './help.js';
 import { emit, outputOption, table } from './output.js';
 
 // The manifest parser and the object store (etcd client, schemas) load when a command runs, not with the command tree.
@@ -109,6 +110,14 @@ export function applyCommand() {
     .addOption(contextOption())
     .requiredOption('-f, --filename <path>', 'manifest file, folder, or - for standard input')
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh apply --context east -f examples/shop.yaml',
+        'cmesh apply --context east -f manifests/',
+        'cmesh apply --context east -f - < examples/shop.yaml',
+      ]),
+    )
     .action(async (opts) => {
       const [{ parseManifest }, { ObjectStore }] = await Promise.all([manifests(), objectStore()]);
       const sources = await readSources(opts.filename);
@@ -153,8 +162,16 @@ export function getCommand() {
     .argument('[name]', 'one object by name')
     .addOption(contextOption())
     .option('-n, --namespace <ns>', 'namespace (default: all namespaces for lists, "default" for a name)')
-    .option('-l, --selector <selector>', 'label selector, e.g. app=web,tier!=db')
+    .option('-l, --selector <selector>', 'label selector, e.g. app=web,tier!=db (default: every object)')
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh get pods --context east',
+        'cmesh get svc web --context east -n shop -o yaml',
+        'cmesh get cep --context east -n shop -l app=web',
+      ]),
+    )
     .action(async (kindArg, name, opts) => {
       const { ObjectStore } = await objectStore();
       const kind = requireKind(kindArg);
@@ -199,9 +216,20 @@ export function deleteCommand() {
     .argument('[kind]', 'kind, plural or short name')
     .argument('[name]', 'object name')
     .addOption(contextOption())
-    .option('-f, --filename <path>', 'manifest file, folder, or - for standard input')
+    .option(
+      '-f, --filename <path>',
+      'manifest file, folder, or - for standard input (default: none; give a kind and a name instead)',
+    )
     .option('-n, --namespace <ns>', 'namespace of a named object', 'default')
     .option('--ignore-not-found', 'do not fail when the object does not exist', false)
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh delete --context east -f examples/shop.yaml',
+        'cmesh delete pod web-1 --context east -n shop',
+        'cmesh delete svc web --context east -n shop --ignore-not-found',
+      ]),
+    )
     .action(async (kindArg, name, opts) => {
       const [{ parseManifest }, { ObjectStore }] = await Promise.all([manifests(), objectStore()]);
       await withContext(opts.context, async (ctx) => {

@@ -9,8 +9,6 @@ import { untilStopSignal } from '../observe/signals.js';
 import { validateLocalCluster } from '../wire/index.js';
 import { KVStoreMesh } from './kvstoremesh.js';
 
-export { kvstoremeshCommand } from './command.js';
-
 /** With kvstoremesh on, the agents' config dir (clustermesh/) points at the local cache; the real remotes live here. */
 const CLUSTER_DIR_CONFIG_SUBDIR = 'kvstoremesh';
 const CLUSTER_DIR_TLS_ETCD_CONFIG = path.join('certs', 'kvstoremesh-etcd.yaml');

@@ -14,8 +14,6 @@ import { Operator, type OperatorOptions } from './operator.js';
 
 export const CLUSTER_RECORD_FILE = 'cluster.json';
 
-export { operatorCommand } from './command.js';
-
 const log = logger('operator-main');
 
 export interface RunOperatorOptions {

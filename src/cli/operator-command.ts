@@ -1,5 +1,6 @@
-/** The `cmesh operator` command: its flags only; the operator's code loads when it runs (see main.ts). */
+/** The `cmesh operator` command: its flags only; the operator's code loads when it runs (src/operator/main.ts). */
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
+import { examples } from './help.js';
 
 function portArg(v: string): number {
   const n = Number(v);
@@ -11,6 +12,7 @@ function portArg(v: string): number {
 /** The `cmesh operator` subcommand (started by `cmesh cluster create/start`; rarely run by hand). */
 export function operatorCommand(): Command {
   return new Command('operator')
+    .summary("run a local cluster's operator (started by `cmesh cluster create`; rarely run by hand)")
     .description(
       "run a local cluster's operator: node IPAM, pod scheduling and IPs, identities, CiliumEndpoints, EndpointSlices",
     )
@@ -20,8 +22,15 @@ export function operatorCommand(): Command {
       '/healthz, /readyz and /metrics port on 127.0.0.1 (default: from cluster.json)',
       portArg,
     )
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh operator --cluster-dir ~/.cmesh/clusters/east',
+        'cmesh operator --cluster-dir ~/.cmesh/clusters/east --health-port 9890',
+      ]),
+    )
     .action(async (opts) => {
-      const { runOperator } = await import('./main.js');
+      const { runOperator } = await import('../operator/main.js');
       await runOperator({
         clusterDir: opts.clusterDir,
         ...(opts.healthPort !== undefined ? { healthPort: opts.healthPort } : {}),
