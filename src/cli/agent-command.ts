@@ -10,7 +10,7 @@ export function agentCommand() {
     new Command('agent')
       .summary('run the agent of one node (started by `cmesh cluster create`; rarely run by hand)')
       .description(
-        "run the agent of one node: merge the local cluster's state with every remote cluster's into ipcache,\n" +
+        "run the agent of one node: merge the local cluster's state with every remote cluster's into ipcache, " +
           'identities, nodes and load-balancing tables, and serve them on a local API socket',
       )
       .option(
@@ -19,7 +19,7 @@ export function agentCommand() {
       )
       .option('--cluster-name <name>', "this cluster's name (default: from --cluster-dir)")
       .option('--cluster-id <id>', "this cluster's ID (default: from --cluster-dir)", intFlag('--cluster-id'))
-      .option('--node <name>', "this node's name (required)")
+      .option('--node <name>', "this node's name (required, except with --external-workload)")
       .option(
         '--clustermesh-config <dir>',
         'remote-cluster config directory, one etcd config file per remote (default: <cluster-dir>/clustermesh; none = no ClusterMesh)',
@@ -70,7 +70,7 @@ export function agentCommand() {
       )
       .option(
         '--serve-frontends <bool>',
-        "listen on the cluster's loopback frontends (default: only on the cluster's first node, <cluster>-node-1;\n" +
+        "listen on the cluster's loopback frontends (default: only on the cluster's first node, <cluster>-node-1; " +
           'a frontend can be bound by one process, and clusters on one host need distinct loopback service CIDRs)',
         boolFlag('--serve-frontends'),
       )

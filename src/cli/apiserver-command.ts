@@ -9,7 +9,7 @@ export function apiserverCommand() {
   return new Command('apiserver')
     .summary("run the clustermesh-apiserver: publish this cluster's state into its clustermesh etcd")
     .description(
-      "run the clustermesh-apiserver: publish this cluster's identities, endpoints, nodes and global services\n" +
+      "run the clustermesh-apiserver: publish this cluster's identities, endpoints, nodes and global services " +
         'into its clustermesh etcd (with sync canaries, cluster config and heartbeat)',
     )
     .option(

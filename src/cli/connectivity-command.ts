@@ -241,11 +241,12 @@ class MultiClusterRun {
     private readonly o: ConnectivityOptions,
     private readonly src: ClusterContext,
     private readonly dst: ClusterContext,
-    store: typeof ObjectStore,
+    /** The object store's class, loaded when a run starts (not with the command tree). */
+    Store: typeof ObjectStore,
   ) {
     this.n = o.requests ?? REQUESTS_PER_CHECK;
-    this.srcStore = new store(src.state());
-    this.dstStore = new store(dst.state());
+    this.srcStore = new Store(src.state());
+    this.dstStore = new Store(dst.state());
   }
 
   /** The agent serving the source cluster's frontends: its first node's. */
@@ -482,7 +483,7 @@ export function connectivityCommand() {
   const test = new Command('test')
     .summary('send real requests across two local clusters and report per check')
     .description(
-      'send real requests across local clusters and report per check: pod to global service, affinity\n' +
+      'send real requests across local clusters and report per check: pod to global service, affinity ' +
         'local/remote, policy allow/deny, and failover (with --include-failover); exits 1 when a check fails',
     )
     .option('--multi-cluster', 'test between two clusters (the only mode so far)')

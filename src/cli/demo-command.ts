@@ -35,7 +35,7 @@ export function demoCommand() {
   const cmd = new Command('demo')
     .summary('create 3 local clusters meshed with ClusterMesh, with a sample app')
     .description(
-      'create 3 local clusters, connect them with ClusterMesh (mutual TLS, KVStoreMesh), deploy a sample app\n' +
+      'create 3 local clusters, connect them with ClusterMesh (mutual TLS, KVStoreMesh), deploy a sample app ' +
         'with a global service, wait for the mesh and show what every cluster sees; `cmesh demo down` removes it',
     )
     .option('--clusters <n>', 'number of clusters: 2..9', intFlag('--clusters'), 3)

@@ -20,7 +20,7 @@ export function kvstoremeshCommand() {
   return new Command('kvstoremesh')
     .summary("run KVStoreMesh: cache the remote clusters' state in the local clustermesh etcd")
     .description(
-      "run KVStoreMesh: cache every remote cluster's nodes, services, identities and endpoints in the local\n" +
+      "run KVStoreMesh: cache every remote cluster's nodes, services, identities and endpoints in the local " +
         'clustermesh etcd (cilium/cache/...), so that the local agents read one nearby etcd',
     )
     .option(

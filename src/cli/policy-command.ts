@@ -106,7 +106,7 @@ function traceCommand() {
   return new Command('trace')
     .summary('the verdict of a flow from a source to a destination pod, and the rules that decided it')
     .description(
-      'the verdict of a flow: egress of the source, ingress of the destination, and the rule that decided each\n' +
+      'the verdict of a flow: egress of the source, ingress of the destination, and the rule that decided each ' +
         "(a destination in another local cluster is judged by that cluster's agent); exits 1 when denied",
     )
     .addOption(contextOption())

@@ -19,8 +19,8 @@ import { cmeshVersion } from './version.js';
 export function buildProgram() {
   const program = new Command('cmesh')
     .description(
-      'cmesh connects Kubernetes-style clusters into one network, the way Cilium ClusterMesh does.\n' +
-        'Each cluster publishes identities, endpoints, nodes and global services into its own etcd;\n' +
+      'cmesh connects Kubernetes-style clusters into one network, the way Cilium ClusterMesh does. ' +
+        'Each cluster publishes identities, endpoints, nodes and global services into its own etcd; ' +
         'the other clusters watch it and merge that state into load balancing, ipcache and policy.',
     )
     .summary('connect Kubernetes-style clusters into one network, as Cilium ClusterMesh does')

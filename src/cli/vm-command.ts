@@ -131,7 +131,7 @@ export function vmCommand() {
   vm.command('install')
     .summary('write the install script that joins a VM to the cluster')
     .description(
-      'write a self-contained install script (cluster endpoint, CA, externalworkload certificate); run it on the VM\n' +
+      'write a self-contained install script (cluster endpoint, CA, externalworkload certificate); run it on the VM ' +
         'with --vm-ip IP [--vm-name NAME] [--dir DIR] to start `cmesh agent --external-workload` there',
     )
     .argument('<file>', 'where to write the script')
