@@ -8,10 +8,11 @@ import type { Pod } from '../k8s/types.js';
 import { logger } from '../observe/logger.js';
 import { isLoopbackV4 } from './datapath/loopback.js';
 import { PodServer } from './datapath/pod-server.js';
+import { SAMPLE_SERVER_ANNOTATION } from './defaults.js';
 
 const log = logger('sample-servers');
 
-export const SAMPLE_SERVER_ANNOTATION = 'cmesh.io/sample-server';
+export { SAMPLE_SERVER_ANNOTATION };
 
 export interface SampleServersOptions {
   source: ClusterSource;

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { AgentClient } from '../agent/api-client.js';
 import type { AgentStatus, RemoteClusterStatus } from '../agent/api-types.js';
-import { liveAgentSocket } from '../mesh/running.js';
+import { examples } from './help.js';
 import { emit, outputOption, table, type OutputFormat } from './output.js';
 
 interface ViewOptions {
@@ -20,6 +20,7 @@ interface ViewOptions {
 
 /** The agent socket of `node` (default: the cluster's first node whose agent runs, in node order). */
 export async function agentSocket(context: string, node?: string): Promise<string> {
+  const { liveAgentSocket } = await import('../mesh/running.js');
   return liveAgentSocket(context, node);
 }
 
@@ -37,14 +38,21 @@ async function clientFor(o: ViewOptions): Promise<AgentClient> {
   return new AgentClient(await agentSocket(o.context, o.node));
 }
 
-/** A leaf command with the options every view shares. */
-function view(name: string, description: string) {
+/** A leaf command with the options every view shares, and its help's examples. */
+function view(name: string, description: string, exampleLines: readonly string[]) {
   return new Command(name)
     .description(description)
-    .option('--context <name>', 'the local cluster whose agent to ask (see `cmesh cluster list`)')
+    .option(
+      '--context <name>',
+      'the local cluster whose agent to ask, see `cmesh cluster list` (default: none; give it or --api-socket)',
+    )
     .option('--node <name>', "the node whose agent to ask (default: the cluster's first node)")
-    .option('--api-socket <path>', "ask the agent listening on this socket instead (e.g. a VM's agent.sock)")
-    .addOption(outputOption());
+    .option(
+      '--api-socket <path>',
+      "ask the agent listening on this socket instead, e.g. a VM's agent.sock (default: the node's, in the cluster folder)",
+    )
+    .addOption(outputOption())
+    .addHelpText('after', examples(exampleLines));
 }
 
 function yesNo(b: boolean | null): string {
@@ -101,7 +109,11 @@ export function formatStatus(st: AgentStatus, verbose: boolean): string {
 }
 
 function statusCommand() {
-  return view('status', "the node agent's status, with a ClusterMesh section per remote cluster")
+  return view('status', "the node agent's status, with a ClusterMesh section per remote cluster", [
+    'cmesh status --context east',
+    'cmesh status --context east --node east-node-2 --verbose',
+    'cmesh status --api-socket cmesh-vm-my-vm/agent.sock  # a VM agent started by the `clustermesh vm install` script',
+  ])
     .option('--verbose', 'details of every remote cluster (as cilium-dbg status --all-clusters)')
     .action(async (o) => {
       const st = await (await clientFor(o)).status();
@@ -110,7 +122,10 @@ function statusCommand() {
 }
 
 function serviceList() {
-  return view('list', 'services and their backends, local and remote, with state and selection').action(async (o) => {
+  return view('list', 'services and their backends, local and remote, with state and selection', [
+    'cmesh service list --context east',
+    'cmesh service list --context east -o json',
+  ]).action(async (o) => {
     const list = await (await clientFor(o)).services();
     emit(o.output, list, () => {
       const rows: (string | number)[][] = [];
@@ -137,27 +152,28 @@ function serviceList() {
 }
 
 function lbList() {
-  return view('list', 'the load-balancing map: each frontend and the backends it picks, in slot order').action(
-    async (o) => {
-      const list = await (await clientFor(o)).lb();
-      emit(o.output, list, () => {
-        const rows: string[][] = [];
-        for (const e of list) {
-          rows.push([e.frontend, `0.0.0.0:0 (${e.revNatId}) (0) [${e.type}] ${e.service}`]);
-          for (const b of e.backends) {
-            rows.push(['', `${b.address}:${b.port}/${b.protocol} (${e.revNatId}) (${b.slot}) [${b.cluster}]`]);
-          }
+  return view('list', 'the load-balancing map: each frontend and the backends it picks, in slot order', [
+    'cmesh bpf lb list --context east',
+  ]).action(async (o) => {
+    const list = await (await clientFor(o)).lb();
+    emit(o.output, list, () => {
+      const rows: string[][] = [];
+      for (const e of list) {
+        rows.push([e.frontend, `0.0.0.0:0 (${e.revNatId}) (0) [${e.type}] ${e.service}`]);
+        for (const b of e.backends) {
+          rows.push(['', `${b.address}:${b.port}/${b.protocol} (${e.revNatId}) (${b.slot}) [${b.cluster}]`]);
         }
-        return list.length === 0
-          ? 'no entries'
-          : table(['SERVICE ADDRESS', 'BACKEND ADDRESS (REVNAT_ID) (SLOT)'], rows);
-      });
-    },
-  );
+      }
+      return list.length === 0 ? 'no entries' : table(['SERVICE ADDRESS', 'BACKEND ADDRESS (REVNAT_ID) (SLOT)'], rows);
+    });
+  });
 }
 
 function ipcacheList() {
-  return view('list', 'the ipcache: every known IP/CIDR with its identity and where it lives').action(async (o) => {
+  return view('list', 'the ipcache: every known IP/CIDR with its identity and where it lives', [
+    'cmesh bpf ipcache list --context west',
+    'cmesh bpf ipcache list --context west --node west-node-2 -o json',
+  ]).action(async (o) => {
     const list = await (await clientFor(o)).ipcache();
     emit(o.output, list, () =>
       list.length === 0
@@ -179,7 +195,9 @@ function ipcacheList() {
 }
 
 function identityList() {
-  return view('list', 'security identities: reserved, local and from every remote cluster').action(async (o) => {
+  return view('list', 'security identities: reserved, local and from every remote cluster', [
+    'cmesh identity list --context east',
+  ]).action(async (o) => {
     const list = await (await clientFor(o)).identities();
     emit(o.output, list, () => {
       const rows: (string | number)[][] = [];
@@ -194,7 +212,7 @@ function identityList() {
 }
 
 function endpointList() {
-  return view('list', "the local cluster's endpoints").action(async (o) => {
+  return view('list', "the local cluster's endpoints", ['cmesh endpoint list --context east']).action(async (o) => {
     const list = await (await clientFor(o)).endpoints();
     emit(o.output, list, () =>
       list.length === 0
@@ -216,7 +234,9 @@ function endpointList() {
 }
 
 function nodeList() {
-  return view('list', 'nodes of the local cluster and of every remote cluster').action(async (o) => {
+  return view('list', 'nodes of the local cluster and of every remote cluster', [
+    'cmesh node list --context east',
+  ]).action(async (o) => {
     const list = await (await clientFor(o)).nodes();
     emit(o.output, list, () =>
       list.length === 0
@@ -242,44 +262,46 @@ function nodeList() {
 }
 
 function datapathShow() {
-  return view('show', "the userspace datapath: frontend listeners, the node's tunnel, sample servers, verdicts").action(
-    async (o) => {
-      const d = await (await clientFor(o)).datapath();
-      emit(o.output, d, () => {
-        const counts = (c: Record<string, number>): string =>
-          Object.entries(c)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(', ');
-        const lines = [
-          `Frontends:      ${counts(d.counters)}`,
-          d.tunnel
-            ? `Tunnel:         ${d.tunnel.address}:${d.tunnel.port} ${d.tunnel.state}${d.tunnel.error ? ` (${d.tunnel.error})` : ''}: ${counts(d.tunnel.counters)}`
-            : 'Tunnel:         none (this node has no loopback address)',
-          '',
-          d.listeners.length === 0
-            ? 'no frontends'
-            : table(
-                ['FRONTEND', 'SERVICE', 'STATE'],
-                d.listeners.map((l) => [l.frontend, l.service, l.error ? `${l.state}: ${l.error}` : l.state]),
-              ),
-        ];
-        if (d.sampleServers.length > 0) {
-          lines.push(
-            '',
-            table(
-              ['SAMPLE SERVER', 'ADDRESS', 'STATE'],
-              d.sampleServers.map((x) => [x.pod, x.address, x.error ? `${x.state}: ${x.error}` : x.state]),
+  return view('show', "the userspace datapath: frontend listeners, the node's tunnel, sample servers, verdicts", [
+    'cmesh datapath show --context east',
+    'cmesh datapath show --context east --node east-node-2',
+  ]).action(async (o) => {
+    const d = await (await clientFor(o)).datapath();
+    emit(o.output, d, () => {
+      const counts = (c: Record<string, number>): string =>
+        Object.entries(c)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ');
+      const lines = [
+        `Frontends:      ${counts(d.counters)}`,
+        d.tunnel
+          ? `Tunnel:         ${d.tunnel.address}:${d.tunnel.port} ${d.tunnel.state}${d.tunnel.error ? ` (${d.tunnel.error})` : ''}: ${counts(d.tunnel.counters)}`
+          : 'Tunnel:         none (this node has no loopback address)',
+        '',
+        d.listeners.length === 0
+          ? 'no frontends'
+          : table(
+              ['FRONTEND', 'SERVICE', 'STATE'],
+              d.listeners.map((l) => [l.frontend, l.service, l.error ? `${l.state}: ${l.error}` : l.state]),
             ),
-          );
-        }
-        return lines.join('\n');
-      });
-    },
-  );
+      ];
+      if (d.sampleServers.length > 0) {
+        lines.push(
+          '',
+          table(
+            ['SAMPLE SERVER', 'ADDRESS', 'STATE'],
+            d.sampleServers.map((x) => [x.pod, x.address, x.error ? `${x.state}: ${x.error}` : x.state]),
+          ),
+        );
+      }
+      return lines.join('\n');
+    });
+  });
 }
 
-function group(name: string, description: string, ...subs: CommandUnknownOpts[]) {
-  const cmd = new Command(name).description(description);
+/** A command that groups others; its examples are theirs. */
+function group(name: string, description: string, exampleLines: readonly string[], ...subs: CommandUnknownOpts[]) {
+  const cmd = new Command(name).description(description).addHelpText('after', examples(exampleLines));
   for (const s of subs) cmd.addCommand(s);
   return cmd;
 }
@@ -288,16 +310,37 @@ function group(name: string, description: string, ...subs: CommandUnknownOpts[])
 export function agentViewCommands(): CommandUnknownOpts[] {
   return [
     statusCommand(),
-    group('service', "the node agent's services (as cilium-dbg service)", serviceList()),
+    group(
+      'service',
+      "the node agent's services (as cilium-dbg service)",
+      ['cmesh service list --context east'],
+      serviceList(),
+    ),
     group(
       'bpf',
       "the node agent's datapath maps (as cilium-dbg bpf)",
-      group('lb', 'the load-balancing map', lbList()),
-      group('ipcache', 'the IP -> identity map', ipcacheList()),
+      ['cmesh bpf lb list --context east', 'cmesh bpf ipcache list --context east'],
+      group('lb', 'the load-balancing map', ['cmesh bpf lb list --context east'], lbList()),
+      group('ipcache', 'the IP -> identity map', ['cmesh bpf ipcache list --context east'], ipcacheList()),
     ),
-    group('identity', "the node agent's identities (as cilium-dbg identity)", identityList()),
-    group('endpoint', "the local cluster's endpoints (as cilium-dbg endpoint)", endpointList()),
-    group('node', 'nodes of every cluster in the mesh (as cilium-dbg node)', nodeList()),
-    group('datapath', "the node agent's userspace datapath", datapathShow()),
+    group(
+      'identity',
+      "the node agent's identities (as cilium-dbg identity)",
+      ['cmesh identity list --context east'],
+      identityList(),
+    ),
+    group(
+      'endpoint',
+      "the local cluster's endpoints (as cilium-dbg endpoint)",
+      ['cmesh endpoint list --context east'],
+      endpointList(),
+    ),
+    group(
+      'node',
+      'nodes of every cluster in the mesh (as cilium-dbg node)',
+      ['cmesh node list --context east'],
+      nodeList(),
+    ),
+    group('datapath', "the node agent's userspace datapath", ['cmesh datapath show --context east'], datapathShow()),
   ];
 }

@@ -1,30 +1,21 @@
 import { Command } from '@commander-js/extra-typings';
-import { startClustermeshProcesses } from '../mesh/clustermesh.js';
-import { deleteClusters, requireClusters } from '../mesh/cluster-delete.js';
 import {
   DEFAULT_NODES,
   DEFAULT_POD_CIDR_TEMPLATE,
   DEFAULT_SERVICE_CIDR_TEMPLATE,
   MAX_NODES,
   MIN_NODES,
-  createCluster,
-  inspectCluster,
-  listClusterNames,
-  loadAllClusters,
-  loadCluster,
-  plural,
-  processStates,
-  runState,
-  startClusterProcesses,
-  stopClusterProcesses,
-} from '../mesh/local-cluster.js';
-import { clusterPaths } from '../mesh/home.js';
-import { roleName } from '../mesh/running.js';
+} from '../mesh/cluster-defaults.js';
 import { deadlineIn } from '../mesh/steps.js';
 import { emit, outputOption, table } from './output.js';
 import { progressReporter } from './progress.js';
 import { timeoutOption } from './timeout-option.js';
 import { intFlag } from '../observe/flag-values.js';
+import { examples } from './help.js';
+
+// The clusters' code loads when a command runs, not with the command tree (`cmesh --help` stays fast).
+const localCluster = () => import('../mesh/local-cluster.js');
+const clusterDelete = () => import('../mesh/cluster-delete.js');
 
 /** Runs `fn` with a progress display; the display ends with `doneText` or the failure. */
 async function withProgress<T>(quiet: boolean, fn: (step: (s: string) => void) => Promise<T>): Promise<T> {
@@ -42,9 +33,12 @@ async function withProgress<T>(quiet: boolean, fn: (step: (s: string) => void) =
 }
 
 export function clusterCommand() {
-  const cmd = new Command('cluster').description(
-    'create, list, inspect and delete local clusters (state under $CMESH_HOME, default ~/.cmesh)',
-  );
+  const cmd = new Command('cluster')
+    .description('create, list, inspect and delete local clusters (state under $CMESH_HOME, default ~/.cmesh)')
+    .addHelpText(
+      'after',
+      examples(['cmesh cluster create east --id 1', 'cmesh cluster list', 'cmesh cluster delete east']),
+    );
 
   cmd
     .command('create')
@@ -77,7 +71,16 @@ export function clusterCommand() {
     )
     .addOption(timeoutOption('2m', 'the cluster to start'))
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh cluster create east --id 1',
+        'cmesh cluster create west --id 2 --nodes 3',
+        'cmesh cluster create lab --id 300 --max-connected-clusters 511 --pod-cidr 127.200.0.0/17 --service-cidr 127.200.128.0/17',
+      ]),
+    )
     .action(async (name, opts) => {
+      const { createCluster, plural } = await localCluster();
       const rec = await withProgress(opts.output !== 'text', (onStep) =>
         createCluster(
           {
@@ -102,9 +105,14 @@ export function clusterCommand() {
 
   cmd
     .command('list')
-    .description('list local clusters')
+    .description('list local clusters, with their state (running, stopped or degraded)')
     .addOption(outputOption())
+    .addHelpText('after', examples(['cmesh cluster list', 'cmesh cluster list -o json']))
     .action(async (opts) => {
+      const [{ loadAllClusters, processStates, runState }, { clusterPaths }] = await Promise.all([
+        localCluster(),
+        import('../mesh/home.js'),
+      ]);
       const rows: {
         name: string;
         id: number;
@@ -150,9 +158,11 @@ export function clusterCommand() {
   cmd
     .command('inspect')
     .description('print every endpoint, TLS file and folder of a local cluster (-o json for scripts)')
-    .argument('<name>')
+    .argument('<name>', 'the local cluster')
     .addOption(outputOption())
+    .addHelpText('after', examples(['cmesh cluster inspect east', 'cmesh cluster inspect east -o json']))
     .action(async (name, opts) => {
+      const [{ inspectCluster }, { roleName }] = await Promise.all([localCluster(), import('../mesh/running.js')]);
       const info = await inspectCluster(name);
       emit(opts.output, info, () =>
         [
@@ -176,9 +186,14 @@ export function clusterCommand() {
   cmd
     .command('stop')
     .description('stop every process of local clusters (their data stays; `cluster start` brings them back)')
-    .argument('<name...>')
+    .argument('<name...>', 'one or more local clusters')
     .option('--kill', 'SIGKILL instead of a clean shutdown (to test failure handling)', false)
+    .addHelpText('after', examples(['cmesh cluster stop east', 'cmesh cluster stop east west --kill']))
     .action(async (names, opts) => {
+      const [{ loadCluster, stopClusterProcesses }, { requireClusters }] = await Promise.all([
+        localCluster(),
+        clusterDelete(),
+      ]);
       await requireClusters(names);
       for (const name of names) {
         const { paths } = await loadCluster(name);
@@ -190,9 +205,12 @@ export function clusterCommand() {
   cmd
     .command('start')
     .description('start whatever processes of local clusters are not running, and wait until they answer')
-    .argument('<name...>')
+    .argument('<name...>', 'one or more local clusters')
     .addOption(timeoutOption('2m', 'each cluster to start'))
+    .addHelpText('after', examples(['cmesh cluster start east', 'cmesh cluster start east west --timeout 5m']))
     .action(async (names, opts) => {
+      const [{ loadCluster, startClusterProcesses }, { startClustermeshProcesses }, { requireClusters }] =
+        await Promise.all([localCluster(), import('../mesh/clustermesh.js'), clusterDelete()]);
       await requireClusters(names);
       for (const name of names) {
         const { record, paths } = await loadCluster(name);
@@ -210,8 +228,10 @@ export function clusterCommand() {
     .description(
       'stop every process of local clusters and remove their folders; a cluster connected to other local clusters is disconnected from them first',
     )
-    .argument('<name...>')
+    .argument('<name...>', 'one or more local clusters')
+    .addHelpText('after', examples(['cmesh cluster delete east', 'cmesh cluster delete east west']))
     .action(async (names) => {
+      const { deleteClusters } = await clusterDelete();
       const deleted = await withProgress(false, (onStep) => deleteClusters(names, undefined, onStep));
       for (const d of deleted) {
         console.log(
@@ -222,6 +242,7 @@ export function clusterCommand() {
     });
 
   cmd.command('names', { hidden: true }).action(async () => {
+    const { listClusterNames } = await localCluster();
     console.log((await listClusterNames()).join('\n'));
   });
 

@@ -2,11 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
 import { parseDuration } from '../observe/duration.js';
-import { disableClustermesh, enableClustermesh } from '../mesh/clustermesh.js';
-import { connectClusters, disconnectClusters, importSecrets, rotateClusterCertificates } from '../mesh/connect.js';
-import { inspectCluster } from '../mesh/local-cluster.js';
-import { extractSecret, readSecretFiles } from '../mesh/secret.js';
-import { clustermeshStatus, progressLine, waitForClustermesh, type ClustermeshStatus } from '../mesh/status.js';
+import type { ClustermeshStatus } from '../mesh/status.js';
 import { deadlineIn } from '../mesh/steps.js';
 import { contextOption } from './context.js';
 import { progressReporter } from './progress.js';
@@ -14,6 +10,12 @@ import { timeoutOption } from './timeout-option.js';
 import { vmCommand } from './vm-command.js';
 import { emit, outputOption, table } from './output.js';
 import { boolFlag } from '../observe/flag-values.js';
+import { examples } from './help.js';
+
+// The mesh's code loads when a command runs, not with the command tree (`cmesh --help` stays fast).
+const clustermesh = () => import('../mesh/clustermesh.js');
+const connect = () => import('../mesh/connect.js');
+const secretCode = () => import('../mesh/secret.js');
 
 function yesNo(b: boolean): string {
   return b ? 'yes' : 'no';
@@ -100,33 +102,55 @@ async function readPem(dir: string): Promise<{ certPem: string; keyPem: string }
 }
 
 export function clustermeshCommand() {
-  const cmd = new Command('clustermesh').description('enable ClusterMesh on local clusters and connect them');
+  const cmd = new Command('clustermesh')
+    .description('enable ClusterMesh on local clusters and connect them')
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh enable --context east',
+        'cmesh clustermesh connect --context east --destination-context west',
+        'cmesh clustermesh status --context east --wait',
+      ]),
+    );
 
   cmd
     .command('enable')
+    .summary("start the cluster's clustermesh etcd and clustermesh-apiserver")
     .description(
       "start the cluster's clustermesh etcd (mutual TLS, least-privileged users) and clustermesh-apiserver, and wait until it is ready",
     )
     .addOption(contextOption())
     .option(
       '--enable-kvstoremesh <bool>',
-      'run KVStoreMesh so that agents read a local cache of the remotes (default: true, or what the cluster had)',
+      'true | false: run KVStoreMesh so that agents read a local cache of the remotes (default: true, or what the cluster already had)',
       boolFlag('--enable-kvstoremesh'),
     )
     .option('--enable-service-exports', 'publish MCS-API ServiceExports')
     .option(
       '--clustermesh-default-global-namespace <bool>',
-      'whether namespaces without a clustermesh.cilium.io/global annotation export their objects',
+      "true | false: whether namespaces without a clustermesh.cilium.io/global annotation export their objects (default: the cluster's current setting, true the first time)",
       boolFlag('--clustermesh-default-global-namespace'),
     )
     .option(
       '--ca <dir>',
-      "use the CA in <dir> (ca.crt, ca.key), e.g. another cluster's certs folder, instead of a new one",
+      "use the CA in <dir> (ca.crt, ca.key), e.g. another cluster's certs folder (default: a new CA)",
     )
     .option('--no-tls', 'serve the clustermesh etcd without TLS (insecure; local experiments only; default: TLS on)')
     .addOption(timeoutOption('2m', 'the clustermesh-apiserver to be ready'))
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh enable --context east',
+        'cmesh clustermesh enable --context east --enable-kvstoremesh false  # agents read the remotes directly',
+        "cmesh clustermesh enable --context west --ca ~/.cmesh/clusters/east/certs  # share east's CA",
+      ]),
+    )
     .action(async (opts) => {
+      const [{ enableClustermesh }, { inspectCluster }] = await Promise.all([
+        clustermesh(),
+        import('../mesh/local-cluster.js'),
+      ]);
       const progress = await progressReporter({ quiet: opts.output !== 'text' });
       const rec = await enableClustermesh(opts.context, {
         onStep: (s) => {
@@ -164,7 +188,9 @@ export function clustermeshCommand() {
     .command('disable')
     .description("stop the cluster's clustermesh-apiserver and clustermesh etcd and remove its data")
     .addOption(contextOption())
+    .addHelpText('after', examples(['cmesh clustermesh disable --context east']))
     .action(async (opts) => {
+      const { disableClustermesh } = await clustermesh();
       await disableClustermesh(opts.context);
       console.log(`clustermesh disabled on cluster "${opts.context}"`);
     });
@@ -175,7 +201,9 @@ export function clustermeshCommand() {
     .addOption(contextOption())
     .requiredOption('--destination-context <name>', 'the other local cluster')
     .addOption(outputOption())
+    .addHelpText('after', examples(['cmesh clustermesh connect --context east --destination-context west']))
     .action(async (opts) => {
+      const { connectClusters } = await connect();
       const res = await connectClusters(opts.context, opts.destinationContext);
       emit(
         opts.output,
@@ -190,7 +218,9 @@ export function clustermeshCommand() {
     .description('disconnect two local clusters (both directions); the agents drain the remote state')
     .addOption(contextOption())
     .requiredOption('--destination-context <name>', 'the other local cluster')
+    .addHelpText('after', examples(['cmesh clustermesh disconnect --context east --destination-context west']))
     .action(async (opts) => {
+      const { disconnectClusters } = await connect();
       const res = await disconnectClusters(opts.context, opts.destinationContext);
       console.log(
         `disconnected clusters "${res.source}" and "${res.destination}"` +
@@ -214,7 +244,16 @@ export function clustermeshCommand() {
         .hideHelp(),
     )
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh status --context east',
+        'cmesh clustermesh status --context east --wait --timeout 2m',
+        'cmesh clustermesh status --context east -o json',
+      ]),
+    )
     .action(async (opts) => {
+      const { clustermeshStatus, progressLine, waitForClustermesh } = await import('../mesh/status.js');
       let status: ClustermeshStatus;
       if (opts.wait) {
         const timeoutMs = opts.waitDuration ?? opts.timeout;
@@ -240,12 +279,15 @@ export function clustermeshCommand() {
 
   cmd
     .command('rotate-certs')
+    .summary("issue new certificates for the cluster's clustermesh etcd")
     .description(
       "issue new certificates for the cluster's clustermesh etcd from the same CA and hand the new remote certificate to connected clusters",
     )
     .addOption(contextOption())
     .addOption(outputOption())
+    .addHelpText('after', examples(['cmesh clustermesh rotate-certs --context east']))
     .action(async (opts) => {
+      const { rotateClusterCertificates } = await connect();
       const res = await rotateClusterCertificates(opts.context);
       emit(
         opts.output,
@@ -258,12 +300,21 @@ export function clustermeshCommand() {
 
   const secret = cmd
     .command('secret')
-    .description('two-step connect for clusters managed elsewhere: extract a secret here, import it there');
+    .description('two-step connect for clusters managed elsewhere: extract a secret here, import it there')
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh secret extract --context west > west.json',
+        'cmesh clustermesh secret import --context east west.json',
+      ]),
+    );
   secret
     .command('extract')
     .description("print the cluster's ClusterMesh secret (endpoint, CA, remote client certificate) as JSON")
     .addOption(contextOption())
+    .addHelpText('after', examples(['cmesh clustermesh secret extract --context west > west.json']))
     .action(async (opts) => {
+      const { extractSecret } = await secretCode();
       const s = await extractSecret(opts.context);
       process.stdout.write(JSON.stringify(s, null, 2) + '\n');
     });
@@ -273,7 +324,15 @@ export function clustermeshCommand() {
     .addOption(contextOption())
     .argument('<files...>', 'secret files written by `secret extract`')
     .option('--skip-access-check', 'do not check that each remote answers with its secret (e.g. not up yet)')
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh secret import --context east west.json',
+        'cmesh clustermesh secret import --context east west.json north.json --skip-access-check',
+      ]),
+    )
     .action(async (files, opts) => {
+      const [{ readSecretFiles }, { importSecrets }] = await Promise.all([secretCode(), connect()]);
       const secrets = await readSecretFiles(files);
       const names = await importSecrets(opts.context, secrets, { skipAccessCheck: opts.skipAccessCheck === true });
       console.log(`cluster "${opts.context}" now reads: ${names.join(', ')}`);

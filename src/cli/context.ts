@@ -1,10 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { Option } from '@commander-js/extra-typings';
-import { createEtcdClient } from '../kvstore/client.js';
 import type { ClusterRecord } from '../k8s/local-cluster-record.js';
 import type { ClusterPaths } from '../mesh/home.js';
-import { loadCluster, stateEtcdEndpoint } from '../mesh/local-cluster.js';
-import { requireRunning } from '../mesh/running.js';
 
 /** The `--context NAME` option: which local cluster a command talks to. */
 export function contextOption(): Option<'--context <name>', undefined, undefined, string, true> {
@@ -20,6 +17,12 @@ export interface ClusterContext {
 }
 
 export async function openContext(name: string): Promise<ClusterContext> {
+  // Loaded here, not at the top: the command tree imports this file for contextOption alone.
+  const [{ createEtcdClient }, { loadCluster, stateEtcdEndpoint }, { requireRunning }] = await Promise.all([
+    import('../kvstore/client.js'),
+    import('../mesh/local-cluster.js'),
+    import('../mesh/running.js'),
+  ]);
   const { record, paths } = await loadCluster(name);
   await requireRunning(record, paths, ['state-etcd']);
   let client: Etcd3 | undefined;

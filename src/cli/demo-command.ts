@@ -1,22 +1,25 @@
 import { Command } from '@commander-js/extra-typings';
-import { demoDown, runDemo } from '../mesh/demo.js';
 import { progressReporter } from './progress.js';
 import { timeoutOption } from './timeout-option.js';
 import { emit, outputOption, table } from './output.js';
 import { intFlag } from '../observe/flag-values.js';
+import { examples } from './help.js';
 
 export function demoCommand() {
   const cmd = new Command('demo')
+    .summary('create 3 local clusters meshed with ClusterMesh, with a sample app')
     .description(
-      'create 3 local clusters, connect them with ClusterMesh (mutual TLS, KVStoreMesh), deploy a sample app\n' +
+      'create 3 local clusters, connect them with ClusterMesh (mutual TLS, KVStoreMesh), deploy a sample app ' +
         'with a global service, wait for the mesh and show what every cluster sees; `cmesh demo down` removes it',
     )
-    .option('--clusters <n>', 'number of clusters', intFlag('--clusters'), 3)
+    .option('--clusters <n>', 'number of clusters: 2..9', intFlag('--clusters'), 3)
     .option('--nodes <n>', 'nodes per cluster', intFlag('--nodes'), 2)
     .addOption(timeoutOption('10m', 'the whole demo to be up'))
     .addOption(outputOption())
+    .addHelpText('after', examples(['cmesh demo', 'cmesh demo --clusters 2 --nodes 1', 'cmesh demo down']))
     .action(async (opts) => {
       if (opts.clusters < 2 || opts.clusters > 9) throw new Error(`--clusters must be 2..9, got ${opts.clusters}`);
+      const { runDemo } = await import('../mesh/demo.js');
       const progress = await progressReporter();
       let result;
       try {
@@ -71,7 +74,9 @@ export function demoCommand() {
   cmd
     .command('down')
     .description("delete the demo's clusters")
+    .addHelpText('after', examples(['cmesh demo down']))
     .action(async () => {
+      const { demoDown } = await import('../mesh/demo.js');
       const deleted = await demoDown((s) => process.stderr.write(`${s}\n`));
       console.log(deleted.length ? `deleted ${deleted.join(', ')}` : 'no demo clusters to delete');
     });

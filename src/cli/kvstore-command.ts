@@ -1,14 +1,12 @@
 import { Command } from '@commander-js/extra-typings';
-import { createEtcdClient } from '../kvstore/client.js';
-import { loadCluster, stateEtcdEndpoint } from '../mesh/local-cluster.js';
-import { clustermeshEndpoint } from '../mesh/clustermesh.js';
-import { clustermeshClientTls } from '../mesh/clustermesh-tls.js';
-import { requireRunning } from '../mesh/running.js';
 import { contextOption } from './context.js';
+import { examples } from './help.js';
 import { emit, outputOption } from './output.js';
 
 export function kvstoreCommand() {
-  const cmd = new Command('kvstore').description("read a cluster's clustermesh etcd (like cilium-dbg kvstore)");
+  const cmd = new Command('kvstore')
+    .description("read a cluster's clustermesh etcd (like cilium-dbg kvstore)")
+    .addHelpText('after', examples(['cmesh kvstore get --context east --recursive cilium/state/nodes/v1']));
   cmd
     .command('get')
     .description('print a key and its value, or with --recursive every key under a prefix')
@@ -17,7 +15,28 @@ export function kvstoreCommand() {
     .option('--recursive', 'every key starting with <key>', false)
     .option('--state', "read the cluster's state etcd instead of its clustermesh etcd", false)
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh kvstore get --context east --recursive cilium/state/nodes/v1',
+        'cmesh kvstore get --context east cilium/cluster-config/east',
+        'cmesh kvstore get --context east --state --recursive /registry/core/pods/shop -o json',
+      ]),
+    )
     .action(async (key, opts) => {
+      const [
+        { createEtcdClient },
+        { loadCluster, stateEtcdEndpoint },
+        { clustermeshEndpoint },
+        { clustermeshClientTls },
+        { requireRunning },
+      ] = await Promise.all([
+        import('../kvstore/client.js'),
+        import('../mesh/local-cluster.js'),
+        import('../mesh/clustermesh.js'),
+        import('../mesh/clustermesh-tls.js'),
+        import('../mesh/running.js'),
+      ]);
       const { record, paths } = await loadCluster(opts.context);
       let client;
       if (opts.state) client = createEtcdClient({ endpoints: [stateEtcdEndpoint(record)] });

@@ -1,11 +1,16 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
-import { parseManifest, type ManifestDocument } from '../k8s/manifest.js';
-import { ObjectStore } from '../k8s/object-store.js';
+import type { ManifestDocument } from '../k8s/manifest.js';
+import type { ObjectStore } from '../k8s/object-store.js';
 import { KINDS, resolveKind, type AnyObject, type KindName } from '../k8s/types.js';
 import { contextOption, withContext } from './context.js';
+import { examples } from './help.js';
 import { emit, outputOption, table } from './output.js';
+
+// The manifest parser and the object store (etcd client, schemas) load when a command runs, not with the command tree.
+const manifests = () => import('../k8s/manifest.js');
+const objectStore = () => import('../k8s/object-store.js');
 
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
@@ -105,7 +110,16 @@ export function applyCommand() {
     .addOption(contextOption())
     .requiredOption('-f, --filename <path>', 'manifest file, folder, or - for standard input')
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh apply --context east -f examples/shop.yaml',
+        'cmesh apply --context east -f manifests/',
+        'cmesh apply --context east -f - < examples/shop.yaml',
+      ]),
+    )
     .action(async (opts) => {
+      const [{ parseManifest }, { ObjectStore }] = await Promise.all([manifests(), objectStore()]);
       const sources = await readSources(opts.filename);
       // Parse and validate every file before writing anything: a bad document anywhere changes nothing.
       const parsed: { source: string; docs: ManifestDocument[] }[] = sources.map((s) => ({
@@ -148,9 +162,18 @@ export function getCommand() {
     .argument('[name]', 'one object by name')
     .addOption(contextOption())
     .option('-n, --namespace <ns>', 'namespace (default: all namespaces for lists, "default" for a name)')
-    .option('-l, --selector <selector>', 'label selector, e.g. app=web,tier!=db')
+    .option('-l, --selector <selector>', 'label selector, e.g. app=web,tier!=db (default: every object)')
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh get pods --context east',
+        'cmesh get svc web --context east -n shop -o yaml',
+        'cmesh get cep --context east -n shop -l app=web',
+      ]),
+    )
     .action(async (kindArg, name, opts) => {
+      const { ObjectStore } = await objectStore();
       const kind = requireKind(kindArg);
       const namespaced = KINDS[kind].namespaced;
       await withContext(opts.context, async (ctx) => {
@@ -193,10 +216,22 @@ export function deleteCommand() {
     .argument('[kind]', 'kind, plural or short name')
     .argument('[name]', 'object name')
     .addOption(contextOption())
-    .option('-f, --filename <path>', 'manifest file, folder, or - for standard input')
+    .option(
+      '-f, --filename <path>',
+      'manifest file, folder, or - for standard input (default: none; give a kind and a name instead)',
+    )
     .option('-n, --namespace <ns>', 'namespace of a named object', 'default')
     .option('--ignore-not-found', 'do not fail when the object does not exist', false)
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh delete --context east -f examples/shop.yaml',
+        'cmesh delete pod web-1 --context east -n shop',
+        'cmesh delete svc web --context east -n shop --ignore-not-found',
+      ]),
+    )
     .action(async (kindArg, name, opts) => {
+      const [{ parseManifest }, { ObjectStore }] = await Promise.all([manifests(), objectStore()]);
       await withContext(opts.context, async (ctx) => {
         const store = new ObjectStore(ctx.state());
         if (opts.filename) {

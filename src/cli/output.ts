@@ -1,6 +1,14 @@
-import Table from 'cli-table3';
-import { stringify } from 'yaml';
+import { createRequire } from 'node:module';
+import type TableType from 'cli-table3';
+import type { stringify as stringifyType } from 'yaml';
 import { Option } from '@commander-js/extra-typings';
+
+// The table and YAML libraries load on first use, not with the command tree: `cmesh --help` needs neither.
+const require = createRequire(import.meta.url);
+const yamlStringify = (data: unknown): string =>
+  (require('yaml') as { stringify: typeof stringifyType }).stringify(data);
+const newTable = (options: TableType.TableConstructorOptions): TableType.Table =>
+  new (require('cli-table3') as typeof TableType)(options);
 
 export type OutputFormat = 'text' | 'json' | 'yaml';
 
@@ -14,7 +22,7 @@ export function outputOption(): Option<'-o, --output <format>', undefined, 'text
 /** Prints `data` as JSON/YAML, or calls `text` to render it for people. */
 export function emit(format: OutputFormat, data: unknown, text: () => string): void {
   if (format === 'json') process.stdout.write(JSON.stringify(data, null, 2) + '\n');
-  else if (format === 'yaml') process.stdout.write(stringify(data));
+  else if (format === 'yaml') process.stdout.write(yamlStringify(data));
   else {
     const out = text();
     process.stdout.write(out.endsWith('\n') ? out : out + '\n');
@@ -22,7 +30,7 @@ export function emit(format: OutputFormat, data: unknown, text: () => string): v
 }
 
 export function table(head: string[], rows: (string | number)[][]): string {
-  const t = new Table({
+  const t = newTable({
     head,
     style: { head: [], border: [], compact: true },
     chars: {

@@ -5,9 +5,9 @@
 import { Command } from '@commander-js/extra-typings';
 import { AgentApiError, AgentClient } from '../agent/api-client.js';
 import type { TraceRequest, TraceResult } from '../agent/api-types.js';
-import { listClusterNames } from '../mesh/local-cluster.js';
 import { agentSocket } from './agent-views.js';
 import { contextOption } from './context.js';
+import { examples } from './help.js';
 import { emit, outputOption, table } from './output.js';
 
 /** A trace whose steps may come from two clusters' agents. */
@@ -76,6 +76,7 @@ export async function traceAcrossClusters(context: string, req: TraceRequest, no
   const dst = local.dst.pod ? podParts(local.dst.pod) : undefined;
   const pending = local.steps.some((s) => s.direction === 'ingress' && !s.evaluated);
   if (!pending || !dst || dst.cluster === context) return combined;
+  const { listClusterNames } = await import('../mesh/local-cluster.js');
   if (!(await listClusterNames()).includes(dst.cluster)) {
     combined.notes.push(
       `cluster ${dst.cluster} is not a local cluster: its agent cannot be asked for the ingress step`,
@@ -103,18 +104,27 @@ export const TRACE_DENIED_EXIT_CODE = 1;
 
 function traceCommand() {
   return new Command('trace')
+    .summary('the verdict of a flow from a source to a destination pod, and the rules that decided it')
     .description(
-      'the verdict of a flow: egress of the source, ingress of the destination, and the rule that decided each\n' +
+      'the verdict of a flow: egress of the source, ingress of the destination, and the rule that decided each ' +
         "(a destination in another local cluster is judged by that cluster's agent); exits 1 when denied",
     )
     .addOption(contextOption())
     .option('--node <name>', "the node whose agent to ask (default: the cluster's first node)")
-    .option('--src-pod <ns/name>', 'the source pod, in the context cluster')
-    .option('--src-identity <id>', 'a source identity instead of a pod')
-    .option('--src-ip <ip>', 'with --src-identity: the source address (for CIDR rules)')
+    .option('--src-pod <ns/name>', 'the source pod, in the context cluster (default: none; give it or --src-identity)')
+    .option('--src-identity <id>', 'a source identity instead of a pod (default: none)')
+    .option('--src-ip <ip>', 'with --src-identity: the source address, for CIDR rules (default: none)')
     .requiredOption('--dst-pod <[cluster/]ns/name>', 'the destination pod')
     .requiredOption('--dport <port[/protocol]>', 'destination port, e.g. 80/TCP')
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh policy trace --context east --src-pod shop/web-1 --dst-pod shop/web-2 --dport 8080/TCP',
+        'cmesh policy trace --context east --src-pod shop/web-1 --dst-pod west/shop/web-2 --dport 80/TCP',
+        'cmesh policy trace --context east --src-identity 2 --src-ip 192.0.2.10 --dst-pod shop/web-2 --dport 8080',
+      ]),
+    )
     .action(async (o) => {
       if ((o.srcPod === undefined) === (o.srcIdentity === undefined))
         throw new Error('give exactly one of --src-pod and --src-identity');
@@ -145,6 +155,10 @@ function listCommand() {
     .addOption(contextOption())
     .option('--node <name>', "the node whose agent to ask (default: the cluster's first node)")
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples(['cmesh policy list --context east', 'cmesh policy list --context east --node east-node-2']),
+    )
     .action(async (o) => {
       const p = await new AgentClient(await agentSocket(o.context, o.node)).policy();
       emit(o.output, p, () => {
@@ -162,6 +176,10 @@ function getCommand() {
     .addOption(contextOption())
     .option('--node <name>', "the node whose agent to ask (default: the cluster's first node)")
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples(['cmesh policy get shop/web-1 --context east', 'cmesh policy get shop/web-1 --context east -o json']),
+    )
     .action(async (endpoint, o) => {
       const [ns, name, extra] = endpoint.split('/');
       if (!ns || !name || extra !== undefined) throw new Error(`expected NAMESPACE/NAME, got "${endpoint}"`);
@@ -191,6 +209,13 @@ function getCommand() {
 export function policyCommand() {
   return new Command('policy')
     .description('network policy as the node agents enforce it (as cilium-dbg policy)')
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh policy list --context east',
+        'cmesh policy trace --context east --src-pod shop/web-1 --dst-pod west/shop/web-2 --dport 80/TCP',
+      ]),
+    )
     .addCommand(traceCommand())
     .addCommand(listCommand())
     .addCommand(getCommand());

@@ -1,8 +1,8 @@
 import { Command } from '@commander-js/extra-typings';
-import { agentCommand } from '../agent/main.js';
-import { apiserverCommand } from '../apiserver/main.js';
-import { kvstoremeshCommand } from '../kvstoremesh/main.js';
-import { operatorCommand } from '../operator/main.js';
+import { agentCommand } from './agent-command.js';
+import { apiserverCommand } from './apiserver-command.js';
+import { kvstoremeshCommand } from './kvstoremesh-command.js';
+import { operatorCommand } from './operator-command.js';
 import { troubleshootCommand } from './troubleshoot-command.js';
 import { agentViewCommands } from './agent-views.js';
 import { clusterCommand } from './cluster-command.js';
@@ -12,25 +12,41 @@ import { policyCommand } from './policy-command.js';
 import { demoCommand } from './demo-command.js';
 import { kvstoreCommand } from './kvstore-command.js';
 import { applyCommand, deleteCommand, getCommand } from './object-commands.js';
+import { examples } from './help.js';
 import { cmeshVersion } from './version.js';
 
 /** Builds the `cmesh` command tree. Each subcommand lives in its own file and registers itself here. */
 export function buildProgram() {
   const program = new Command('cmesh')
     .description(
-      'cmesh connects Kubernetes-style clusters into one network, the way Cilium ClusterMesh does.\n' +
-        'Each cluster publishes identities, endpoints, nodes and global services into its own etcd;\n' +
+      'cmesh connects Kubernetes-style clusters into one network, the way Cilium ClusterMesh does. ' +
+        'Each cluster publishes identities, endpoints, nodes and global services into its own etcd; ' +
         'the other clusters watch it and merge that state into load balancing, ipcache and policy.',
     )
+    .summary('connect Kubernetes-style clusters into one network, as Cilium ClusterMesh does')
     .version(cmeshVersion(), '--version', 'print the cmesh version')
     .option('--verbose', 'on failure, also print the error details (causes, stack traces) for a bug report')
     .showHelpAfterError('(run with --help for usage)')
-    .configureHelp({ sortSubcommands: true });
+    .configureHelp({ sortSubcommands: true })
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh demo                                  # three local clusters meshed, with a global service',
+        'cmesh cluster create east --id 1',
+        'cmesh cluster create west --id 2',
+        'cmesh clustermesh enable --context east',
+        'cmesh clustermesh enable --context west',
+        'cmesh clustermesh connect --context east --destination-context west',
+        'cmesh clustermesh status --context east --wait',
+        'cmesh service list --context east',
+      ]),
+    );
 
   program
     .command('version')
     .description('print the cmesh version (and, with -o json, the runtime versions)')
     .option('-o, --output <format>', 'output format: text | json', 'text')
+    .addHelpText('after', examples(['cmesh version', 'cmesh version -o json']))
     .action((opts) => {
       const info = { cmesh: cmeshVersion(), node: process.versions.node };
       if (opts.output === 'json') console.log(JSON.stringify(info, null, 2));

@@ -1,6 +1,7 @@
 import { Command } from '@commander-js/extra-typings';
-import { troubleshootClustermesh, type Check, type TroubleshootReport } from '../mesh/troubleshoot.js';
+import type { Check, TroubleshootReport } from '../mesh/troubleshoot.js';
 import { contextOption } from './context.js';
+import { examples } from './help.js';
 import { emit, outputOption } from './output.js';
 
 function line(c: Check, indent: string): string[] {
@@ -22,13 +23,23 @@ export function formatTroubleshootReport(r: TroubleshootReport): string {
 }
 
 export function troubleshootCommand() {
-  const cmd = new Command('troubleshoot').description('diagnose connectivity problems');
+  const cmd = new Command('troubleshoot')
+    .description('diagnose connectivity problems')
+    .addHelpText('after', examples(['cmesh troubleshoot clustermesh --context east']));
   cmd
     .command('clustermesh')
     .description('check DNS, TCP, TLS, auth, cluster config and sync canaries for every remote cluster')
     .addOption(contextOption())
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh troubleshoot clustermesh --context east',
+        'cmesh troubleshoot clustermesh --context east -o json',
+      ]),
+    )
     .action(async (opts) => {
+      const { troubleshootClustermesh } = await import('../mesh/troubleshoot.js');
       const report = await troubleshootClustermesh(opts.context);
       emit(opts.output, report, () => formatTroubleshootReport(report));
       if (!report.ok) process.exitCode = 1;

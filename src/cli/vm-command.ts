@@ -1,21 +1,44 @@
 /** `cmesh clustermesh vm ...`: external workloads (VMs, bare-metal servers) of a local cluster. */
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
-import { createVm, deleteVm, listVms, parseLabels, vmStatus, writeInstallScript } from '../mesh/vm.js';
 import { contextOption, withContext } from './context.js';
+import { examples } from './help.js';
 import { emit, outputOption, table } from './output.js';
 
+// The VM code (object store, certificates) loads when a command runs, not with the command tree.
+const vms = () => import('../mesh/vm.js');
+
 export function vmCommand() {
-  const vm = new Command('vm').description('external workloads: VMs and bare-metal servers joined to a cluster');
+  const vm = new Command('vm')
+    .description('external workloads: VMs and bare-metal servers joined to a cluster')
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh vm create my-vm --context east --labels app=legacy',
+        'cmesh clustermesh vm install install-my-vm.sh --context east',
+        'cmesh clustermesh vm status --context east',
+      ]),
+    );
 
   vm.command('create')
     .description('create a CiliumExternalWorkload: the name a VM registers with')
     .argument('<name>', 'the workload name (the VM agent passes it as --vm-name)')
     .addOption(contextOption())
-    .option('--ipv4-alloc-cidr <cidr>', 'stored in the CEW spec (unused, as in Cilium)')
-    .option('--labels <labels>', "the workload's labels, k=v[,k=v...] (its identity and policy selectors)")
+    .option('--ipv4-alloc-cidr <cidr>', 'stored in the CEW spec (unused, as in Cilium) (default: none)')
+    .option(
+      '--labels <labels>',
+      "the workload's labels, k=v[,k=v...] (its identity and policy selectors) (default: none)",
+    )
     .option('--namespace <ns>', "the workload's namespace (default: default)")
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh vm create my-vm --context east',
+        'cmesh clustermesh vm create my-vm --context east --labels app=legacy,tier=db --namespace shop',
+      ]),
+    )
     .action(async (name, o) => {
+      const { createVm, parseLabels } = await vms();
       await withContext(o.context, async (ctx) => {
         await createVm(ctx.state(), {
           name,
@@ -29,9 +52,11 @@ export function vmCommand() {
 
   vm.command('delete')
     .description('delete a CiliumExternalWorkload (a registered VM loses its endpoint)')
-    .argument('<name>')
+    .argument('<name>', 'the workload name')
     .addOption(contextOption())
+    .addHelpText('after', examples(['cmesh clustermesh vm delete my-vm --context east']))
     .action(async (name, o) => {
+      const { deleteVm } = await vms();
       await withContext(o.context, async (ctx) => {
         await deleteVm(ctx.state(), name);
         process.stdout.write(`ciliumexternalworkload/${name} deleted\n`);
@@ -42,7 +67,9 @@ export function vmCommand() {
     .description('list the CiliumExternalWorkloads of a cluster')
     .addOption(contextOption())
     .addOption(outputOption())
+    .addHelpText('after', examples(['cmesh clustermesh vm list --context east']))
     .action(async (o) => {
+      const { listVms } = await vms();
       await withContext(o.context, async (ctx) => {
         const items = await listVms(ctx.state());
         emit(o.output, items, () =>
@@ -66,10 +93,18 @@ export function vmCommand() {
 
   vm.command('status')
     .description('registration status of every workload (or one): registered or not, IP, identity, node, last seen')
-    .argument('[name]')
+    .argument('[name]', 'one workload (default: all of them)')
     .addOption(contextOption())
     .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh vm status --context east',
+        'cmesh clustermesh vm status my-vm --context east -o json',
+      ]),
+    )
     .action(async (name, o) => {
+      const { vmStatus } = await vms();
       await withContext(o.context, async (ctx) => {
         const st = await vmStatus(ctx.record, ctx.state(), name);
         emit(o.output, st, () => {
@@ -94,13 +129,16 @@ export function vmCommand() {
     });
 
   vm.command('install')
+    .summary('write the install script that joins a VM to the cluster')
     .description(
-      'write a self-contained install script (cluster endpoint, CA, externalworkload certificate); run it on the VM\n' +
+      'write a self-contained install script (cluster endpoint, CA, externalworkload certificate); run it on the VM ' +
         'with --vm-ip IP [--vm-name NAME] [--dir DIR] to start `cmesh agent --external-workload` there',
     )
     .argument('<file>', 'where to write the script')
     .addOption(contextOption())
+    .addHelpText('after', examples(['cmesh clustermesh vm install install-my-vm.sh --context east']))
     .action(async (file, o) => {
+      const { writeInstallScript } = await vms();
       await withContext(o.context, async (ctx) => {
         await writeInstallScript(ctx.record, ctx.paths, path.resolve(file));
         process.stdout.write(`wrote ${path.resolve(file)}: run it with --vm-ip IP [--vm-name NAME] [--dir DIR]\n`);

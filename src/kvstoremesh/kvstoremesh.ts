@@ -6,10 +6,10 @@ import { CACHE_PREFIX, type MaxConnectedClusters } from '../wire/index.js';
 import { bootstrapSeconds, remoteClusters } from './metrics.js';
 import { cachedRemotes, retrying } from './cache-cleanup.js';
 import { RemoteMirror, type RemoteMirrorStatus } from './remote-mirror.js';
+import { GLOBAL_READY_TIMEOUT_MS, PER_CLUSTER_READY_TIMEOUT_MS } from './defaults.js';
 
 /** Cilium's defaults (--per-cluster-ready-timeout, --global-ready-timeout). */
-export const PER_CLUSTER_READY_TIMEOUT_MS = 15_000;
-export const GLOBAL_READY_TIMEOUT_MS = 10 * 60_000;
+export { GLOBAL_READY_TIMEOUT_MS, PER_CLUSTER_READY_TIMEOUT_MS };
 /** How often readiness is re-evaluated while not ready (for synced() and the bootstrap metric). */
 const READINESS_CHECK_MS = 100;
 

@@ -26,9 +26,10 @@ import {
   remoteClusterReadiness,
 } from './metrics.js';
 import { MirrorStores } from './mirror-stores.js';
+import { DISCONNECT_GRACE_PERIOD_MS } from './defaults.js';
 
 /** Cilium's default: a removed remote's cache stays this long after its cluster config is deleted. */
-export const DISCONNECT_GRACE_PERIOD_MS = 3 * 60_000;
+export { DISCONNECT_GRACE_PERIOD_MS };
 
 const log = logger('kvstoremesh');
 

@@ -3,7 +3,6 @@
  * the cluster's state etcd and serves /healthz, /readyz and /metrics on loopback until SIGTERM or SIGINT.
  */
 import path from 'node:path';
-import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { readClusterRecord } from '../k8s/local-cluster-record.js';
 import { createEtcdClient } from '../kvstore/client.js';
 import { HealthServer } from '../observe/health-server.js';
@@ -76,31 +75,4 @@ export async function runOperator(opts: RunOperatorOptions): Promise<void> {
   }
   if (failed !== undefined)
     throw failed instanceof Error ? failed : new Error('operator failed to start', { cause: failed });
-}
-
-function portArg(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || n < 0 || n > 65535)
-    throw new InvalidArgumentError(`must be a port number, got "${v}"`);
-  return n;
-}
-
-/** The `cmesh operator` subcommand (started by `cmesh cluster create/start`; rarely run by hand). */
-export function operatorCommand(): Command {
-  return new Command('operator')
-    .description(
-      "run a local cluster's operator: node IPAM, pod scheduling and IPs, identities, CiliumEndpoints, EndpointSlices",
-    )
-    .requiredOption('--cluster-dir <dir>', 'folder of the local cluster (holds cluster.json)')
-    .option(
-      '--health-port <n>',
-      '/healthz, /readyz and /metrics port on 127.0.0.1 (default: from cluster.json)',
-      portArg,
-    )
-    .action(async (opts) => {
-      await runOperator({
-        clusterDir: opts.clusterDir,
-        ...(opts.healthPort !== undefined ? { healthPort: opts.healthPort } : {}),
-      });
-    });
 }

@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { apiserverCommand, apiserverRunOptions } from '../../src/apiserver/main.js';
+import { apiserverRunOptions } from '../../src/apiserver/main.js';
+import { apiserverCommand } from '../../src/cli/apiserver-command.js';
 import { freePort } from '../../src/mesh/etcd-process.js';
 import { writeTestClusterRecord } from '../harness/cluster-record.js';
 import { spawnDaemon } from '../harness/daemon.js';
@@ -23,7 +24,7 @@ describe('cmesh apiserver (the daemon)', () => {
       () => mesh.stop(),
     );
     const healthPort = await freePort();
-    const daemon = spawnDaemon('./src/apiserver/main.ts', 'apiserverCommand', [
+    const daemon = spawnDaemon('./src/cli/apiserver-command.ts', 'apiserverCommand', [
       'apiserver',
       '--cluster-name',
       'c1',

@@ -17,7 +17,7 @@ export interface DaemonProcess {
 
 /**
  * Runs `args` (the command's name first) through the commander command that `module` (relative to the repository,
- * e.g. `./src/apiserver/main.ts`) exports as `factory`.
+ * e.g. `./src/cli/apiserver-command.ts`) exports as `factory`.
  */
 export function spawnDaemon(module: string, factory: string, args: readonly string[]): DaemonProcess {
   const script =

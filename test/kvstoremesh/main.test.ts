@@ -45,7 +45,7 @@ describe('cmesh kvstoremesh (the command)', () => {
     await mkdir(path.join(clusterDir, 'kvstoremesh'));
     await writeFile(path.join(clusterDir, 'kvstoremesh', 'c2'), `endpoints:\n- ${c2.etcd.endpoint}\n`);
 
-    const daemon = spawnDaemon('./src/kvstoremesh/main.ts', 'kvstoremeshCommand', [
+    const daemon = spawnDaemon('./src/cli/kvstoremesh-command.ts', 'kvstoremeshCommand', [
       'kvstoremesh',
       '--cluster-dir',
       clusterDir,
