@@ -7,7 +7,7 @@ import { KIND_NAMES, KINDS, resolveKind } from '../../src/k8s/types.js';
 import { ValidationError } from '../../src/k8s/validation-error.js';
 
 function golden(name: string): { input: unknown } {
-  return JSON.parse(readFileSync(`/work/shared/spec/golden/${name}.json`, 'utf8')) as { input: unknown };
+  return JSON.parse(readFileSync(`test/wire/golden/${name}.json`, 'utf8')) as { input: unknown };
 }
 
 function rejects(obj: unknown, ...patterns: RegExp[]): ValidationError {

@@ -140,7 +140,7 @@ describe('operator', () => {
       assert.ok(n >= range.min + IDENTITY_LOCAL_OFFSET && n <= range.max, `${n} in range`);
     }
     // The shape the apiserver consumes (golden ipcache.json input).
-    const golden = JSON.parse(await readFile('/work/shared/spec/golden/ipcache.json', 'utf8')) as {
+    const golden = JSON.parse(await readFile('test/wire/golden/ipcache.json', 'utf8')) as {
       input: CiliumEndpoint;
     };
     assert.deepEqual(Object.keys(web1.status!).sort(), Object.keys(golden.input.status!).sort());

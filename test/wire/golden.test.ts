@@ -34,7 +34,7 @@ import {
   type Node,
 } from '../../src/wire/index.js';
 
-/** Copies of /work/shared/spec/golden (the spec's exact Cilium values), kept beside the test so the repo is self-contained. */
+/** Copies of the wire spec's golden vectors (Cilium's exact values; see docs/wire-format.md), kept beside the test so the repo is self-contained. */
 const GOLDEN_DIR = new URL('./golden/', import.meta.url);
 
 interface Golden {
