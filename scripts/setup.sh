@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything cmesh needs on a fresh Debian machine: etcd (Debian's etcd-server package) when it is not
-# on PATH, the npm packages, and the build. Safe to run again.
+# on PATH, the npm packages, the build, and the pinned Kubernetes control plane and etcd built from source with Go
+# (scripts/build-kube.sh: about 11 minutes the first time, seconds after that; CMESH_KUBE_BIN_DIR skips it).
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +18,7 @@ etcd --version | head -n 1 >&2
 
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
 npm run --silent build
+
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and etcd at the pinned versions, into
+# ${XDG_CACHE_HOME:-$HOME/.cache}/cmesh (outside the repo); skipped when they are already there.
+bash scripts/build-kube.sh

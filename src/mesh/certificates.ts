@@ -26,6 +26,8 @@ export interface CertificateAuthority extends Pem {
 
 export interface IssueOptions {
   commonName: string;
+  /** Subject organizations (O=); Kubernetes reads them as the user's groups, e.g. `system:masters`. */
+  organizations?: readonly string[];
   /** DNS names and IP addresses the certificate is valid for (server certificates). */
   hosts?: readonly string[];
   server?: boolean;
@@ -100,7 +102,9 @@ export async function issueCertificate(ca: CertificateAuthority, opts: IssueOpti
   }
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
-    subject: `CN=${opts.commonName}`,
+    subject: opts.organizations?.length
+      ? [{ CN: [opts.commonName] }, ...opts.organizations.map((o) => ({ O: [o] }))]
+      : `CN=${opts.commonName}`,
     issuer: caCert.subject,
     notBefore: opts.notBefore ?? new Date(now - NOT_BEFORE_SKEW_MS),
     notAfter: opts.notAfter ?? new Date(now + (opts.validityDays ?? DEFAULT_CERT_VALIDITY_DAYS) * DAY_MS),
