@@ -1,13 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
+import { kubeBinaryPaths } from './kube-binaries.js';
 
 /** How long a freshly spawned etcd may take to answer /health before we give up. */
 export const ETCD_START_TIMEOUT_MS = 20_000;
 const HEALTH_POLL_INTERVAL_MS = 50;
 const STOP_GRACE_MS = 5_000;
+/**
+ * The etcd every cmesh etcd runs: `$CMESH_ETCD_BINARY`, else the pinned build of scripts/build-kube.sh (etcd 3.6,
+ * without the lease and watch-progress gaps of older releases), else `etcd` on PATH.
+ */
+export function etcdBinary(env: NodeJS.ProcessEnv = process.env): string {
+  const given = env.CMESH_ETCD_BINARY;
+  if (given !== undefined && given !== '') return given;
+  const built = kubeBinaryPaths(env).binaries.etcd;
+  return existsSync(built) ? built : 'etcd';
+}
+
 /** Every etcd we spawn carries this in its --name so that a janitor can find orphans. */
 export const ETCD_NAME_MARKER = 'cmesh-';
 
@@ -33,7 +45,7 @@ export interface EtcdProcessOptions {
   /** Where etcd's own log goes; discarded when unset. */
   logFile?: string;
   extraArgs?: readonly string[];
-  /** The path of the etcd binary; `etcd` on PATH by default. */
+  /** The path of the etcd binary; etcdBinary() by default. */
   binary?: string;
   /**
    * Outlive this process (a local cluster's etcd started by the CLI): own process group, not waited for.
@@ -132,7 +144,7 @@ export class EtcdProcess {
     await mkdir(this.options.dataDir, { recursive: true, mode: 0o700 });
     // etcd writes its log straight into the file, so the log survives us (detached) and costs us nothing.
     const logFd = this.options.logFile ? openSync(this.options.logFile, 'a') : undefined;
-    const child = spawn(this.options.binary ?? 'etcd', this.args(), {
+    const child = spawn(this.options.binary ?? etcdBinary(), this.args(), {
       stdio: ['ignore', 'ignore', logFd ?? 'ignore'],
       detached: this.options.detached ?? false,
     });
