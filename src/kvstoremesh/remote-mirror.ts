@@ -24,6 +24,7 @@ import {
   remoteClusterFailures,
   remoteClusterLastFailureTs,
   remoteClusterReadiness,
+  remoteClusterStateTransitions,
 } from './metrics.js';
 import { MirrorStores } from './mirror-stores.js';
 
@@ -109,6 +110,9 @@ export class RemoteMirror implements ManagedRemote, RemoteClusterHandler {
           remoteClusterFailures().set(labels, count);
           remoteClusterLastFailureTs().set(labels, last.getTime() / 1000);
         },
+        transition: (from, to) => {
+          remoteClusterStateTransitions().inc({ ...labels, from, to });
+        },
       },
     });
   }
@@ -137,9 +141,10 @@ export class RemoteMirror implements ManagedRemote, RemoteClusterHandler {
 
   /** kvstoremesh is shutting down: stop copying; the copies stay (a restart picks them up). */
   async stop(): Promise<void> {
-    await this.link.stop();
-    await this.publisher?.stop();
-    await this.stores.closeAll();
+    await this.link.stop(async () => {
+      await this.publisher?.stop();
+      await this.stores.closeAll();
+    });
   }
 
   /**

@@ -3,7 +3,9 @@ import {
   RemoteClusterLink,
   remoteConfigView,
   defaultRemoteClusterTuning,
+  type LinkStateListener,
   type RemoteClusterHandler,
+  type RemoteLinkState,
   type RemoteClusterMeshView,
   type RemoteClusterTuning,
   type RemoteSessionWork,
@@ -23,6 +25,7 @@ import {
   remoteClusterLastFailureTs,
   remoteClusterNodes,
   remoteClusterReadiness,
+  remoteClusterStateTransitions,
   type RemoteMetricLabels,
 } from './metrics.js';
 import { RemoteStores } from './remote-stores.js';
@@ -84,6 +87,9 @@ export class RemoteCluster implements RemoteClusterHandler {
           remoteClusterFailures().set(this.labels, count);
           remoteClusterLastFailureTs().set(this.labels, last.getTime() / 1000);
         },
+        transition: (from, to) => {
+          remoteClusterStateTransitions().inc({ ...this.labels, from, to });
+        },
       },
     });
   }
@@ -97,6 +103,16 @@ export class RemoteCluster implements RemoteClusterHandler {
     return this.link.isReady;
   }
 
+  /** The link's state: connecting, syncing, ready, unreachable, draining or removed. */
+  get linkState(): RemoteLinkState {
+    return this.link.linkState;
+  }
+
+  /** Tells `listener` of every state transition of the link; the returned function unsubscribes. */
+  subscribe(listener: LinkStateListener): () => void {
+    return this.link.subscribe(listener);
+  }
+
   start(): void {
     this.link.start();
   }
@@ -108,17 +124,12 @@ export class RemoteCluster implements RemoteClusterHandler {
 
   /** Stops the connection and keeps every entry (the agent is shutting down, not the remote leaving). */
   async stop(): Promise<void> {
-    clearTimeout(this.ttlTimer);
-    this.ttlTimer = undefined;
-    await this.link.stop();
-    await this.stores?.stopAll();
+    await this.shutdown(false);
   }
 
   /** The remote left the mesh (its config file is gone): stop and delete everything learned from it. */
   async remove(): Promise<void> {
-    await this.stop();
-    await this.stores?.drainAll();
-    this.stores = undefined;
+    await this.shutdown(true);
     forgetRemoteClusterMetrics(this.labels);
     this.link.setStatus('removed');
     this.link.log.info('remote cluster disconnected; its entries were removed');
@@ -212,6 +223,18 @@ export class RemoteCluster implements RemoteClusterHandler {
     };
     stores.nodes.addObserver({ onUpsert: update, onDelete: update });
     return stores;
+  }
+
+  /** Stops the link; while it drains, the stores stop and, when the remote left, delete what they delivered. */
+  private async shutdown(drain: boolean): Promise<void> {
+    clearTimeout(this.ttlTimer);
+    this.ttlTimer = undefined;
+    await this.link.stop(async () => {
+      await this.stores?.stopAll();
+      if (!drain) return;
+      await this.stores?.drainAll();
+      this.stores = undefined;
+    });
   }
 
   private armCacheTtl(): void {

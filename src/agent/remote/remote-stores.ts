@@ -50,6 +50,7 @@ export class RemoteStores {
   readonly identities: WatchStore<IdentityEntry>;
   readonly ip: WatchStore<IPIdentityPair>;
   private serviceExportStore: WatchStore<ServiceExport> | undefined;
+  private syncListener: (() => void) | undefined;
 
   constructor(private readonly opts: RemoteStoresOptions) {
     this.cached = opts.cached;
@@ -139,6 +140,10 @@ export class RemoteStores {
     return this.store(resource)?.isSynced ?? false;
   }
 
+  setSyncListener(listener: (() => void) | undefined): void {
+    this.syncListener = listener;
+  }
+
   /** Every resource needed for readiness synced in the current session. */
   get ready(): boolean {
     return READINESS_RESOURCES.every((r) => this.isSynced(r));
@@ -203,6 +208,9 @@ export class RemoteStores {
         }
       },
       ...(observer ? { observer } : {}),
+      onSessionSynced: () => {
+        this.syncListener?.();
+      },
       ...(this.opts.listWatcher ? { listWatcher: this.opts.listWatcher } : {}),
     });
   }

@@ -52,7 +52,6 @@ export const FAST: ClusterMeshTuning = {
   probeIntervalMs: 300,
   probeTimeoutMs: 1_000,
   probeFailureThreshold: 2,
-  readinessPollMs: 20,
   connectTimeoutMs: 2_000,
   backoff: { initialMs: 50, maxMs: 300 },
   configDebounceMs: 30,
