@@ -54,7 +54,7 @@ import { operatorMetrics } from './metrics.js';
 import { PodIpam, SchedulingError } from './pod-ipam.js';
 import { podSecurityLabels } from './security-labels.js';
 import { ServiceIps } from './service-ips.js';
-import { WorkQueue } from './work-queue.js';
+import { WorkQueue } from '../k8s/work-queue.js';
 
 /** How often the identity GC looks for unused identities (the grace period decides when they go). */
 export const DEFAULT_IDENTITY_GC_INTERVAL_MS = 5_000;
