@@ -10,7 +10,13 @@ import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import type { ClusterSource, Informer, InformerHandler } from '../k8s/source.js';
 import type { EndpointSlice, KindName, ObjectOf, Service } from '../k8s/types.js';
-import { CLUSTER_CONFIG_PREFIX, ipFamily, type ClusterService, type MaxConnectedClusters } from '../wire/index.js';
+import {
+  CLUSTER_CONFIG_PREFIX,
+  ipFamily,
+  type ClusterService,
+  type MaxConnectedClusters,
+  objectRef,
+} from '../wire/index.js';
 import { logger } from '../observe/logger.js';
 import { GLOBAL_SERVICE_ANNOTATIONS } from '../k8s/cilium-annotations.js';
 import { SERVICE_NAME_LABEL } from '../k8s/service-converter.js';
@@ -118,7 +124,7 @@ export class JoinedClusterView implements ClusterMeshHandle {
           return;
         }
         const { service, slices } = clusterServiceToLocal(cs);
-        const ref = `${cs.namespace}/${cs.name}`;
+        const ref = objectRef(cs.namespace, cs.name);
         const names = slices.map((s) => s.metadata.name);
         for (const old of this.ownSlices.get(ref) ?? []) {
           if (!names.includes(old)) this.services?.deleteEndpointSlice(cs.namespace, old);
@@ -132,8 +138,8 @@ export class JoinedClusterView implements ClusterMeshHandle {
           sink.deleteService(cluster, ns, name);
           return;
         }
-        for (const old of this.ownSlices.get(`${ns}/${name}`) ?? []) this.services?.deleteEndpointSlice(ns, old);
-        this.ownSlices.delete(`${ns}/${name}`);
+        for (const old of this.ownSlices.get(objectRef(ns, name)) ?? []) this.services?.deleteEndpointSlice(ns, old);
+        this.ownSlices.delete(objectRef(ns, name));
         this.services?.deleteLocalService(ns, name);
       },
     };

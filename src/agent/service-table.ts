@@ -7,7 +7,7 @@ import { serviceAffinity, isGlobalService, type ServiceAffinity } from '../k8s/c
 import { serviceToClusterService, sliceServiceName } from '../k8s/service-converter.js';
 import type { EndpointSlice, Service } from '../k8s/types.js';
 import { logger } from '../observe/logger.js';
-import { canonicalIp, type ClusterService } from '../wire/index.js';
+import { canonicalIp, type ClusterService, objectRef, splitNamespacedName } from '../wire/index.js';
 import {
   mergeService,
   type FrontendType,
@@ -23,10 +23,6 @@ export interface ServiceTableOptions {
   clusterId: number;
   /** Called after a service's merged state was recomputed (or removed: `svc` undefined). */
   onChange?: (ref: string, svc: MergedService | undefined) => void;
-}
-
-function ref(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
 }
 
 function frontendsOf(svc: Service): { address: string; type: FrontendType }[] {
@@ -47,7 +43,7 @@ function affinityOf(svc: Service): ServiceAffinity {
   try {
     return serviceAffinity(svc.metadata.annotations);
   } catch (err) {
-    log.warn({ service: ref(svc.metadata.namespace ?? '', svc.metadata.name), err }, 'ignoring invalid affinity');
+    log.warn({ service: objectRef(svc.metadata.namespace ?? '', svc.metadata.name), err }, 'ignoring invalid affinity');
     return 'none';
   }
 }
@@ -70,23 +66,23 @@ export class ServiceTable {
   // ---- local side ----
 
   upsertLocalService(svc: Service): void {
-    const r = ref(svc.metadata.namespace ?? '', svc.metadata.name);
+    const r = objectRef(svc.metadata.namespace ?? '', svc.metadata.name);
     this.local.set(r, svc);
     this.recompute(r);
   }
 
   deleteLocalService(namespace: string, name: string): void {
-    const r = ref(namespace, name);
+    const r = objectRef(namespace, name);
     this.local.delete(r);
     this.recompute(r);
   }
 
   upsertEndpointSlice(slice: EndpointSlice): void {
     const ns = slice.metadata.namespace ?? '';
-    const sref = ref(ns, slice.metadata.name);
+    const sref = objectRef(ns, slice.metadata.name);
     const svcName = sliceServiceName(slice);
     const prev = this.sliceOwner.get(sref);
-    const next = svcName === undefined ? undefined : ref(ns, svcName);
+    const next = svcName === undefined ? undefined : objectRef(ns, svcName);
     if (prev !== undefined && prev !== next) this.removeSlice(sref, prev);
     if (next === undefined) return;
     this.sliceOwner.set(sref, next);
@@ -97,7 +93,7 @@ export class ServiceTable {
   }
 
   deleteEndpointSlice(namespace: string, name: string): void {
-    const sref = ref(namespace, name);
+    const sref = objectRef(namespace, name);
     const owner = this.sliceOwner.get(sref);
     if (owner !== undefined) this.removeSlice(sref, owner);
   }
@@ -105,7 +101,7 @@ export class ServiceTable {
   // ---- remote side ----
 
   upsertRemoteService(cluster: string, cs: ClusterService): void {
-    const r = ref(cs.namespace, cs.name);
+    const r = objectRef(cs.namespace, cs.name);
     let m = this.remote.get(r);
     if (!m) this.remote.set(r, (m = new Map<string, ClusterService>()));
     m.set(cluster, cs);
@@ -116,7 +112,7 @@ export class ServiceTable {
   }
 
   deleteRemoteService(cluster: string, namespace: string, name: string): void {
-    const r = ref(namespace, name);
+    const r = objectRef(namespace, name);
     const m = this.remote.get(r);
     if (!m?.delete(cluster)) return;
     if (m.size === 0) this.remote.delete(r);
@@ -139,7 +135,7 @@ export class ServiceTable {
   // ---- reads ----
 
   get(namespace: string, name: string): MergedService | undefined {
-    return this.merged.get(ref(namespace, name));
+    return this.merged.get(objectRef(namespace, name));
   }
 
   /** Sorted by namespace/name. */
@@ -168,13 +164,13 @@ export class ServiceTable {
   private removeSlice(sref: string, owner: string): void {
     this.sliceOwner.delete(sref);
     const m = this.slices.get(owner);
-    m?.delete(sref.slice(sref.indexOf('/') + 1));
+    m?.delete(splitNamespacedName(sref)?.name ?? sref);
     if (m?.size === 0) this.slices.delete(owner);
     this.recompute(owner);
   }
 
   private localInput(svc: Service): LocalServiceInput {
-    const slices = [...(this.slices.get(ref(svc.metadata.namespace ?? '', svc.metadata.name))?.values() ?? [])];
+    const slices = [...(this.slices.get(objectRef(svc.metadata.namespace ?? '', svc.metadata.name))?.values() ?? [])];
     const cluster = { name: this.opts.clusterName, id: this.opts.clusterId };
     return {
       namespace: svc.metadata.namespace ?? '',
