@@ -1,7 +1,6 @@
 import { toError } from '../../kvstore/index.js';
 import {
   RemoteClusterLink,
-  remoteConfigView,
   defaultRemoteClusterTuning,
   type LinkStateListener,
   type RemoteClusterHandler,
@@ -137,21 +136,12 @@ export class RemoteCluster implements RemoteClusterHandler {
 
   status(): RemoteClusterStatus {
     const s = this.stores;
-    const st = this.link.state();
-    const cfg = st.config;
     return {
-      name: this.name,
-      ready: st.ready,
-      connected: st.connected,
-      status: st.status,
+      ...this.link.status(),
       numNodes: s?.nodes.size ?? 0,
       numEndpoints: s?.ip.size ?? 0,
       numIdentities: s?.identities.size ?? 0,
       numSharedServices: s?.sharedServices ?? 0,
-      numFailures: st.numFailures,
-      lastFailure: st.lastFailure?.toISOString() ?? null,
-      lastFailureMessage: st.lastFailureMessage ?? null,
-      config: remoteConfigView(cfg),
       synced: {
         nodes: s?.isSynced('nodes') ?? false,
         services: s?.isSynced('services') ?? false,

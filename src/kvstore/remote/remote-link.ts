@@ -98,6 +98,7 @@ export interface RemoteConfigView {
   maxConnectedClusters: number;
   syncedCanaries: boolean;
   serviceExportsEnabled: boolean | null;
+  /** Read from a KVStoreMesh cache (`cilium/cache/...`). */
   cached: boolean;
 }
 
@@ -113,22 +114,26 @@ export function remoteConfigView(cfg: ClusterConfig | undefined): RemoteConfigVi
     : null;
 }
 
-/** The lifecycle's view of a remote, for status reports: `ready` and `connected` are derived from `state`. */
-export interface RemoteClusterLinkState {
+/**
+ * The one remote-cluster status: what the agent and KVStoreMesh report of each remote (each adds its own fields)
+ * and what the CLI reads back. `ready` and `connected` are derived from the link's state.
+ */
+export interface RemoteLinkStatus {
   name: string;
-  state: RemoteLinkState;
+  /** Connected, config retrieved and valid, and everything needed for readiness synced. */
   ready: boolean;
   connected: boolean;
+  /** Human-readable progress or outcome, e.g. "waiting for cluster config", "ready", "unreachable: ...". */
   status: string;
-  config: ClusterConfig | undefined;
   /**
    * Established connections lost (Cilium's failure count, and the time of the last): a remote that stays down
    * counts once, however many reconnection attempts fail meanwhile.
    */
   numFailures: number;
-  lastFailure: Date | undefined;
+  lastFailure: string | null;
   /** The last error of any kind: a lost connection or a failed attempt (an invalid config, etcd unreachable). */
-  lastFailureMessage: string | undefined;
+  lastFailureMessage: string | null;
+  config: RemoteConfigView | null;
 }
 
 /** The remote's cluster config could not be parsed. */
@@ -248,17 +253,16 @@ export class RemoteClusterLink {
     return this.config;
   }
 
-  state(): RemoteClusterLinkState {
+  status(): RemoteLinkStatus {
     return {
       name: this.name,
-      state: this.machine.state,
       ready: this.isReady,
       connected: this.connected,
       status: this.statusText,
-      config: this.config,
       numFailures: this.failures,
-      lastFailure: this.lastFailure,
-      lastFailureMessage: this.lastFailureMessage,
+      lastFailure: this.lastFailure?.toISOString() ?? null,
+      lastFailureMessage: this.lastFailureMessage ?? null,
+      config: remoteConfigView(this.config),
     };
   }
 
