@@ -8,7 +8,7 @@ import type { ClusterSource } from '../k8s/source.js';
 import type { CiliumNode } from '../k8s/types.js';
 import { logger } from '../observe/logger.js';
 import type { ClusterService, MaxConnectedClusters, Node } from '../wire/index.js';
-import type { AgentStatus, DatapathView, LbEntry, PolicyOverview, ServiceListEntry } from './api-types.js';
+import type { AgentStatus, DatapathView, LbEntry, PolicyOverview, ServiceListEntry } from './api/api-types.js';
 import { isLoopbackV4 } from './datapath/loopback.js';
 import { ServiceProxy } from './datapath/service-proxy.js';
 import type { LbAlgorithm } from './datapath/backend-selector.js';
@@ -18,9 +18,9 @@ import { PolicyEngine, type EndpointPolicyView } from './policy/engine.js';
 import { ipcachePodLocator, tracePolicy, type TraceRequest, type TraceResult } from './policy/trace.js';
 import { SampleServers } from './sample-servers.js';
 import { globalServicesGauge } from './metrics.js';
-import type { ClusterMeshHandle, RemoteClusterSink, RemoteClusterStatus } from './remote-cluster-types.js';
-import { AgentTables } from './tables.js';
-import { lbView, RevNatIds, serviceListView } from './views.js';
+import type { ClusterMeshHandle, RemoteClusterSink, RemoteClusterStatus } from './remote/remote-cluster-types.js';
+import { AgentTables } from './tables/tables.js';
+import { lbView, RevNatIds, serviceListView } from './api/views.js';
 
 export interface AgentOptions {
   clusterName: string;

@@ -19,7 +19,7 @@ import { policyChangeCounter } from './metrics.js';
 import { localEndpointOf } from './policy/endpoint-source.js';
 import type { PolicyEngine } from './policy/engine.js';
 import { policyName } from './policy/parse-policy.js';
-import type { AgentTables } from './tables.js';
+import type { AgentTables } from './tables/tables.js';
 
 const log = logger('agent-local-state');
 

@@ -11,10 +11,10 @@ import { untilStopSignal } from '../observe/signals.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
 import { DEFAULT_MAX_CONNECTED_CLUSTERS, validateLocalCluster } from '../wire/index.js';
 import { Agent } from './agent.js';
-import { AgentApiServer } from './api-server.js';
+import { AgentApiServer } from './api/api-server.js';
 import type { LbAlgorithm } from './datapath/backend-selector.js';
 import { parseDuration } from '../observe/duration.js';
-import { externalWorkloadRunOptions, runExternalWorkloadAgent } from './external-workload.js';
+import { externalWorkloadRunOptions, runExternalWorkloadAgent } from './external-workload/external-workload.js';
 import { ClusterMesh } from './remote/cluster-mesh.js';
 
 export const DEFAULT_SYNC_TIMEOUT = '1m';

@@ -3,8 +3,8 @@
  * in another local cluster asks that cluster's agent for the ingress step, as policies are per cluster.
  */
 import { Command } from '@commander-js/extra-typings';
-import { AgentApiError, AgentClient } from '../agent/api-client.js';
-import type { TraceRequest, TraceResult } from '../agent/api-types.js';
+import { AgentApiError, AgentClient } from '../agent/api/api-client.js';
+import type { TraceRequest, TraceResult } from '../agent/api/api-types.js';
 import { listClusterNames } from '../mesh/local-cluster.js';
 import { agentSocket } from './agent-views.js';
 import { contextOption } from './context.js';

@@ -4,8 +4,8 @@
  */
 import { readdir } from 'node:fs/promises';
 import http from 'node:http';
-import { AgentClient } from '../agent/api-client.js';
-import type { RemoteClusterStatus } from '../agent/remote-cluster-types.js';
+import { AgentClient } from '../agent/api/api-client.js';
+import type { RemoteClusterStatus } from '../agent/remote/remote-cluster-types.js';
 import type { RemoteLinkStatus } from '../kvstore/remote/index.js';
 import { certificateStatuses, type CertificateStatus } from './certificates-store.js';
 import { runningPid } from './daemon.js';

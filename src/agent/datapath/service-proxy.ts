@@ -11,10 +11,10 @@
 import net from 'node:net';
 import { logger } from '../../observe/logger.js';
 import { ReservedIdentity, objectRef } from '../../wire/index.js';
-import type { IpcacheEntry } from '../ipcache.js';
+import type { IpcacheEntry } from '../tables/ipcache.js';
 import type { PolicyEngine } from '../policy/engine.js';
 import type { Direction, L4Protocol, Verdict } from '../policy/types.js';
-import { formatL3n4, type MergedBackend, type MergedFrontend, type MergedService } from '../service-merger.js';
+import { formatL3n4, type MergedBackend, type MergedFrontend, type MergedService } from '../tables/service-merger.js';
 import { BackendSelector, type LbAlgorithm } from './backend-selector.js';
 import { isLoopbackV4 } from './loopback.js';
 import { MAGLEV_TABLE_SIZE } from './maglev.js';

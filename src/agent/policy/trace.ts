@@ -5,7 +5,7 @@
  * another cluster is that cluster's agent's to judge, and the trace says so.
  */
 import { objectRef } from '../../wire/index.js';
-import type { IpcacheEntry } from '../ipcache.js';
+import type { IpcacheEntry } from '../tables/ipcache.js';
 import type { PolicyEngine } from './engine.js';
 import { PolicyError, type Direction, type L4Protocol, type Verdict } from './types.js';
 

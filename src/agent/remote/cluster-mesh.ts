@@ -1,7 +1,7 @@
 import { RemoteClusterManager } from '../../kvstore/remote/index.js';
 import { logger } from '../../observe/logger.js';
 import type { MaxConnectedClusters } from '../../wire/index.js';
-import type { ClusterMeshHandle, ClusterMeshOptions, RemoteClusterStatus } from '../remote-cluster-types.js';
+import type { ClusterMeshHandle, ClusterMeshOptions, RemoteClusterStatus } from './remote-cluster-types.js';
 import { remoteClusters } from './metrics.js';
 import { RemoteCluster, defaultRemoteClusterTuning, type RemoteClusterTuning } from './remote-cluster.js';
 

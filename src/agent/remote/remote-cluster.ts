@@ -15,7 +15,7 @@ import {
   type MeshResource,
   type RemoteClusterIdentity,
 } from '../../wire/index.js';
-import type { RemoteClusterSink, RemoteClusterStatus } from '../remote-cluster-types.js';
+import type { RemoteClusterSink, RemoteClusterStatus } from './remote-cluster-types.js';
 import {
   forgetRemoteClusterMetrics,
   remoteClusterCacheRevocations,

@@ -20,7 +20,7 @@ import {
   type RemoteClusterIdentity,
   type ServiceExport,
 } from '../../wire/index.js';
-import type { RemoteClusterSink } from '../remote-cluster-types.js';
+import type { RemoteClusterSink } from './remote-cluster-types.js';
 
 /** The resources a remote must have synced before it counts as ready (Cilium: nodes, services, identities, ipcache). */
 export const READINESS_RESOURCES: readonly MeshResource[] = ['nodes', 'services', 'identities', 'ip'];

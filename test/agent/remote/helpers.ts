@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
-import type { RemoteClusterSink } from '../../../src/agent/remote-cluster-types.js';
+import type { RemoteClusterSink } from '../../../src/agent/remote/remote-cluster-types.js';
 import type { ClusterMeshTuning } from '../../../src/agent/remote/cluster-mesh.js';
 import {
   cacheReachabilityKey,

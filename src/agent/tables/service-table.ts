@@ -3,11 +3,11 @@
  * namespace/name that remotes share. Each change recomputes only the service it names (indexed by namespace/name;
  * a reachability change recomputes the services that remote contributes to).
  */
-import { serviceAffinity, isGlobalService, type ServiceAffinity } from '../k8s/cilium-annotations.js';
-import { serviceToClusterService, sliceServiceName } from '../k8s/service-converter.js';
-import type { EndpointSlice, Service } from '../k8s/types.js';
-import { logger } from '../observe/logger.js';
-import { canonicalIp, type ClusterService, objectRef, splitNamespacedName } from '../wire/index.js';
+import { serviceAffinity, isGlobalService, type ServiceAffinity } from '../../k8s/cilium-annotations.js';
+import { serviceToClusterService, sliceServiceName } from '../../k8s/service-converter.js';
+import type { EndpointSlice, Service } from '../../k8s/types.js';
+import { logger } from '../../observe/logger.js';
+import { canonicalIp, type ClusterService, objectRef, splitNamespacedName } from '../../wire/index.js';
 import {
   mergeService,
   type FrontendType,

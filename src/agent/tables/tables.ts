@@ -3,12 +3,12 @@
  * goes to the tables directly (local-state.ts); remote updates arrive through this class, which also learns each
  * remote's cluster ID from what it sends.
  */
-import type { ClusterService, IPIdentityPair, Label, MaxConnectedClusters, Node } from '../wire/index.js';
+import type { ClusterService, IPIdentityPair, Label, MaxConnectedClusters, Node } from '../../wire/index.js';
 import { ClusterDirectory } from './cluster-directory.js';
 import { IdentityCache, type IdentityView } from './identity-cache.js';
 import { Ipcache } from './ipcache.js';
 import { NodeTable } from './node-table.js';
-import type { RemoteClusterSink } from './remote-cluster-types.js';
+import type { RemoteClusterSink } from '../remote/remote-cluster-types.js';
 import type { MergedService } from './service-merger.js';
 import { ServiceTable } from './service-table.js';
 

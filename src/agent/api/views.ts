@@ -1,7 +1,7 @@
 /** Builds the API's list views from the tables. */
-import { objectRef } from '../wire/index.js';
+import { objectRef } from '../../wire/index.js';
 import type { LbEntry, ServiceListEntry } from './api-types.js';
-import type { MergedService } from './service-merger.js';
+import type { MergedService } from '../tables/service-merger.js';
 
 export function serviceListView(services: readonly MergedService[]): ServiceListEntry[] {
   const out: ServiceListEntry[] = [];

@@ -3,8 +3,8 @@
  * remote, validation of everything received) and the tables side (ipcache, identities, nodes, services merged with
  * the local cluster). The remote side calls a RemoteClusterSink; the tables implement it.
  */
-import type { RemoteLinkStatus } from '../kvstore/remote/index.js';
-import type { ClusterService, IPIdentityPair, Label, Node } from '../wire/index.js';
+import type { RemoteLinkStatus } from '../../kvstore/remote/index.js';
+import type { ClusterService, IPIdentityPair, Label, Node } from '../../wire/index.js';
 
 /**
  * What the remote side feeds into the tables. Every value is already validated against the remote it came from

@@ -7,11 +7,11 @@ import { mkdir, unlink } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { logger } from '../observe/logger.js';
-import type { Agent } from './agent.js';
+import { logger } from '../../observe/logger.js';
+import type { Agent } from '../agent.js';
 import type { HealthView } from './api-types.js';
-import { TraceError, type TraceRequest } from './policy/trace.js';
-import { UnknownEndpointError } from './policy/types.js';
+import { TraceError, type TraceRequest } from '../policy/trace.js';
+import { UnknownEndpointError } from '../policy/types.js';
 
 const log = logger('agent-api');
 

@@ -8,22 +8,22 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
-import type { ClusterSource, Informer, InformerHandler } from '../k8s/source.js';
-import type { EndpointSlice, KindName, ObjectOf, Service } from '../k8s/types.js';
+import type { ClusterSource, Informer, InformerHandler } from '../../k8s/source.js';
+import type { EndpointSlice, KindName, ObjectOf, Service } from '../../k8s/types.js';
 import {
   CLUSTER_CONFIG_PREFIX,
   ipFamily,
   type ClusterService,
   type MaxConnectedClusters,
   objectRef,
-} from '../wire/index.js';
-import { logger } from '../observe/logger.js';
-import { GLOBAL_SERVICE_ANNOTATIONS } from '../k8s/cilium-annotations.js';
-import { SERVICE_NAME_LABEL } from '../k8s/service-converter.js';
-import type { ClusterMeshHandle, RemoteClusterSink, RemoteClusterStatus } from './remote-cluster-types.js';
-import { ClusterMesh } from './remote/cluster-mesh.js';
-import { READINESS_RESOURCES, RemoteStores } from './remote/remote-stores.js';
-import type { ServiceTable } from './service-table.js';
+} from '../../wire/index.js';
+import { logger } from '../../observe/logger.js';
+import { GLOBAL_SERVICE_ANNOTATIONS } from '../../k8s/cilium-annotations.js';
+import { SERVICE_NAME_LABEL } from '../../k8s/service-converter.js';
+import type { ClusterMeshHandle, RemoteClusterSink, RemoteClusterStatus } from '../remote/remote-cluster-types.js';
+import { ClusterMesh } from '../remote/cluster-mesh.js';
+import { READINESS_RESOURCES, RemoteStores } from '../remote/remote-stores.js';
+import type { ServiceTable } from '../tables/service-table.js';
 
 /** How often the remote clusters named in the cluster's etcd are looked up. */
 export const REMOTE_DISCOVERY_INTERVAL_MS = 5_000;

@@ -3,7 +3,7 @@
  * CiliumEndpoints) win over remote entries for the same address; among remotes, the first one in keeps it and the
  * others are shadowed until it is released (the same rule the apiserver applies between endpoints).
  */
-import { canonicalPrefix, ipcacheKeyName, ipFamily, type IPIdentityPair } from '../wire/index.js';
+import { canonicalPrefix, ipcacheKeyName, ipFamily, type IPIdentityPair } from '../../wire/index.js';
 import { ClaimTable } from './claims.js';
 import type { ClusterDirectory } from './cluster-directory.js';
 
