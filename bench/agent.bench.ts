@@ -133,6 +133,7 @@ const nullSink: RemoteClusterSink = {
   upsertIdentity: () => undefined,
   deleteIdentity: () => undefined,
   setReachable: () => undefined,
+  setClusterId: () => undefined,
 };
 
 function gc(): void {

@@ -37,6 +37,7 @@ function sink(sent: Map<string, number>, out: number[]): RemoteClusterSink {
     upsertIdentity: noop,
     deleteIdentity: noop,
     setReachable: noop,
+    setClusterId: noop,
     upsertIpcache: (_c, key) => {
       const t = sent.get(key);
       if (t !== undefined) out.push(performance.now() - t);

@@ -7,7 +7,7 @@
 import type { ClusterSource } from '../k8s/source.js';
 import type { CiliumNode } from '../k8s/types.js';
 import { logger } from '../observe/logger.js';
-import type { ClusterService, MaxConnectedClusters, Node } from '../wire/index.js';
+import type { MaxConnectedClusters, Node } from '../wire/index.js';
 import type { AgentStatus, DatapathView, LbEntry, PolicyOverview, ServiceListEntry } from './api/api-types.js';
 import { isLoopbackV4 } from './datapath/loopback.js';
 import { ServiceProxy } from './datapath/service-proxy.js';
@@ -104,6 +104,9 @@ export class Agent {
       onServiceChange: (ref, svc) => {
         this.proxy.onServiceChange(ref, svc);
       },
+      onGlobalServiceCount: () => {
+        if (this.state === 'running') this.updateGlobalServices();
+      },
       onIdentityChange: (id, identity) => {
         if (identity) this.policy.upsertIdentity(id, identity.labels);
         else this.policy.deleteIdentity(id);
@@ -135,7 +138,7 @@ export class Agent {
       opts.sampleServers === false
         ? undefined
         : new SampleServers({ source: opts.source, clusterName: opts.clusterName, nodeName: opts.nodeName });
-    this.mesh = opts.clusterMesh?.(this.meteredSink());
+    this.mesh = opts.clusterMesh?.(this.tables);
   }
 
   get ipcache(): AgentTables['ipcache'] {
@@ -258,9 +261,7 @@ export class Agent {
   }
 
   remoteClusters(): RemoteClusterStatus[] {
-    const list = this.mesh?.status() ?? [];
-    for (const r of list) if (r.config) this.tables.clusters.learn(r.name, r.config.clusterID);
-    return list;
+    return this.mesh?.status() ?? [];
   }
 
   endpoints(): EndpointView[] {
@@ -326,41 +327,5 @@ export class Agent {
       { source_cluster: this.opts.clusterName, source_node_name: this.opts.nodeName },
       this.tables.services.globalServiceCount(),
     );
-  }
-
-  /** The tables' sink, keeping the global services gauge current. */
-  private meteredSink(): RemoteClusterSink {
-    const t = this.tables;
-    return {
-      upsertNode: (c, n) => {
-        t.upsertNode(c, n);
-      },
-      deleteNode: (c, n) => {
-        t.deleteNode(c, n);
-      },
-      upsertService: (c: string, svc: ClusterService) => {
-        t.upsertService(c, svc);
-        this.updateGlobalServices();
-      },
-      deleteService: (c, ns, n) => {
-        t.deleteService(c, ns, n);
-        this.updateGlobalServices();
-      },
-      upsertIpcache: (c, k, e) => {
-        t.upsertIpcache(c, k, e);
-      },
-      deleteIpcache: (c, k) => {
-        t.deleteIpcache(c, k);
-      },
-      upsertIdentity: (c, id, l) => {
-        t.upsertIdentity(c, id, l);
-      },
-      deleteIdentity: (c, id) => {
-        t.deleteIdentity(c, id);
-      },
-      setReachable: (c, r) => {
-        t.setReachable(c, r);
-      },
-    };
   }
 }

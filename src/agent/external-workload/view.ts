@@ -116,8 +116,33 @@ export class JoinedClusterView implements ClusterMeshHandle {
     private readonly sink: RemoteClusterSink,
   ) {
     const own = opts.clusterName;
+    // Every call but the own cluster's services goes to the agent's sink as it is. Delegated one by one: the sink
+    // is a class instance, whose methods a spread would not copy.
     const local: RemoteClusterSink = {
-      ...sink,
+      upsertNode: (c, n) => {
+        sink.upsertNode(c, n);
+      },
+      deleteNode: (c, n) => {
+        sink.deleteNode(c, n);
+      },
+      upsertIpcache: (c, k, e) => {
+        sink.upsertIpcache(c, k, e);
+      },
+      deleteIpcache: (c, k) => {
+        sink.deleteIpcache(c, k);
+      },
+      upsertIdentity: (c, id, l) => {
+        sink.upsertIdentity(c, id, l);
+      },
+      deleteIdentity: (c, id) => {
+        sink.deleteIdentity(c, id);
+      },
+      setReachable: (c, r) => {
+        sink.setReachable(c, r);
+      },
+      setClusterId: (c, id) => {
+        sink.setClusterId(c, id);
+      },
       upsertService: (cluster, cs) => {
         if (cluster !== own) {
           sink.upsertService(cluster, cs);

@@ -1,6 +1,5 @@
 import { RemoteClusterManager } from '../../kvstore/remote/index.js';
 import { logger } from '../../observe/logger.js';
-import type { MaxConnectedClusters } from '../../wire/index.js';
 import type { ClusterMeshHandle, ClusterMeshOptions, RemoteClusterStatus } from './remote-cluster-types.js';
 import { remoteClusters } from './metrics.js';
 import { RemoteCluster, defaultRemoteClusterTuning, type RemoteClusterTuning } from './remote-cluster.js';
@@ -21,9 +20,7 @@ export interface ClusterMeshTuning extends Partial<RemoteClusterTuning> {
  * shared RemoteClusterManager (which keeps cluster IDs unique across remotes).
  */
 export class ClusterMesh implements ClusterMeshHandle {
-  readonly localClusterName: string;
-  readonly localClusterId: number;
-  readonly localMaxConnectedClusters: MaxConnectedClusters;
+  private readonly localClusterName: string;
   private readonly manager: RemoteClusterManager<RemoteCluster>;
   private readonly nodeName: string;
   private started = false;
@@ -34,8 +31,6 @@ export class ClusterMesh implements ClusterMeshHandle {
     tuning: ClusterMeshTuning = {},
   ) {
     this.localClusterName = opts.localClusterName;
-    this.localClusterId = opts.localClusterId;
-    this.localMaxConnectedClusters = opts.localMaxConnectedClusters;
     this.nodeName = tuning.nodeName ?? defaultRemoteClusterTuning().nodeName;
     this.manager = new RemoteClusterManager<RemoteCluster>({
       localClusterName: opts.localClusterName,
@@ -103,18 +98,5 @@ export class ClusterMesh implements ClusterMeshHandle {
     if (this.stopped) return;
     this.stopped = true;
     await this.manager.stop();
-  }
-
-  /** Cluster IDs held by remotes other than `self`. */
-  otherRemoteIds(self: string): ReadonlyMap<number, string> {
-    return this.manager.otherRemoteIds(self);
-  }
-
-  claimClusterId(remote: string, id: number): void {
-    this.manager.claimClusterId(remote, id);
-  }
-
-  releaseClusterId(remote: string): void {
-    this.manager.releaseClusterId(remote);
   }
 }

@@ -26,6 +26,8 @@ export interface RemoteClusterSink {
    * remote's backends stay in the tables but are not selected; recovery is then instant.
    */
   setReachable(cluster: string, reachable: boolean): void;
+  /** The remote's cluster config was validated: its cluster ID, known before any entry carries it. */
+  setClusterId(cluster: string, id: number): void;
 }
 
 /**

@@ -164,6 +164,7 @@ export class RemoteCluster implements RemoteClusterHandler {
       this.stores = undefined;
     }
     this.heldId = cfg.id;
+    this.sink.setClusterId(this.name, cfg.id);
     this.identity = { name: this.name, id: cfg.id, maxConnectedClusters: this.localMaxConnectedClusters };
     if (this.stores && this.stores.cached !== cfg.capabilities.cached) {
       // Direct and cached data live under different prefixes: the old stores cannot reconcile the new ones.

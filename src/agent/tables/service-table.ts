@@ -23,6 +23,8 @@ export interface ServiceTableOptions {
   clusterId: number;
   /** Called after a service's merged state was recomputed (or removed: `svc` undefined). */
   onChange?: (ref: string, svc: MergedService | undefined) => void;
+  /** Called after the number of global services (globalServiceCount()) changed. */
+  onGlobalServiceCount?: (count: number) => void;
 }
 
 function frontendsOf(svc: Service): { address: string; type: FrontendType }[] {
@@ -60,6 +62,13 @@ export class ServiceTable {
   private readonly byCluster = new Map<string, Set<string>>();
   private readonly unreachable = new Set<string>();
   private readonly merged = new Map<string, MergedService>();
+  /**
+   * Service ref -> what the local Service and its slices contribute, computed once per local change: remote
+   * changes and reachability flips recompute a service without rebuilding its local half.
+   */
+  private readonly localInputs = new Map<string, LocalServiceInput>();
+  /** Services that at least one remote shares, counted as remotes change (Cilium's global services). */
+  private globalCount = 0;
 
   constructor(private readonly opts: ServiceTableOptions) {}
 
@@ -68,12 +77,14 @@ export class ServiceTable {
   upsertLocalService(svc: Service): void {
     const r = objectRef(svc.metadata.namespace ?? '', svc.metadata.name);
     this.local.set(r, svc);
+    this.localInputs.delete(r);
     this.recompute(r);
   }
 
   deleteLocalService(namespace: string, name: string): void {
     const r = objectRef(namespace, name);
     this.local.delete(r);
+    this.localInputs.delete(r);
     this.recompute(r);
   }
 
@@ -89,6 +100,7 @@ export class ServiceTable {
     let m = this.slices.get(next);
     if (!m) this.slices.set(next, (m = new Map<string, EndpointSlice>()));
     m.set(slice.metadata.name, slice);
+    this.localInputs.delete(next);
     this.recompute(next);
   }
 
@@ -102,21 +114,25 @@ export class ServiceTable {
 
   upsertRemoteService(cluster: string, cs: ClusterService): void {
     const r = objectRef(cs.namespace, cs.name);
+    const wasGlobal = this.isGlobal(r);
     let m = this.remote.get(r);
     if (!m) this.remote.set(r, (m = new Map<string, ClusterService>()));
     m.set(cluster, cs);
     let refs = this.byCluster.get(cluster);
     if (!refs) this.byCluster.set(cluster, (refs = new Set<string>()));
     refs.add(r);
+    this.countGlobal(wasGlobal, r);
     this.recompute(r);
   }
 
   deleteRemoteService(cluster: string, namespace: string, name: string): void {
     const r = objectRef(namespace, name);
+    const wasGlobal = this.isGlobal(r);
     const m = this.remote.get(r);
     if (!m?.delete(cluster)) return;
     if (m.size === 0) this.remote.delete(r);
     this.byCluster.get(cluster)?.delete(r);
+    this.countGlobal(wasGlobal, r);
     this.recompute(r);
   }
 
@@ -145,9 +161,7 @@ export class ServiceTable {
 
   /** Services (namespace/name) that at least one remote shares: Cilium's global service count. */
   globalServiceCount(): number {
-    let n = 0;
-    for (const m of this.remote.values()) if ([...m.values()].some((cs) => cs.shared)) n++;
-    return n;
+    return this.globalCount;
   }
 
   /** Shared services one remote has (for status views). */
@@ -166,10 +180,33 @@ export class ServiceTable {
     const m = this.slices.get(owner);
     m?.delete(splitNamespacedName(sref)?.name ?? sref);
     if (m?.size === 0) this.slices.delete(owner);
+    this.localInputs.delete(owner);
     this.recompute(owner);
   }
 
-  private localInput(svc: Service): LocalServiceInput {
+  private isGlobal(r: string): boolean {
+    const m = this.remote.get(r);
+    if (!m) return false;
+    for (const cs of m.values()) if (cs.shared) return true;
+    return false;
+  }
+
+  private countGlobal(wasGlobal: boolean, r: string): void {
+    const isGlobal = this.isGlobal(r);
+    if (isGlobal === wasGlobal) return;
+    this.globalCount += isGlobal ? 1 : -1;
+    this.opts.onGlobalServiceCount?.(this.globalCount);
+  }
+
+  private localInput(r: string, svc: Service): LocalServiceInput {
+    const cached = this.localInputs.get(r);
+    if (cached) return cached;
+    const input = this.buildLocalInput(svc);
+    this.localInputs.set(r, input);
+    return input;
+  }
+
+  private buildLocalInput(svc: Service): LocalServiceInput {
     const slices = [...(this.slices.get(objectRef(svc.metadata.namespace ?? '', svc.metadata.name))?.values() ?? [])];
     const cluster = { name: this.opts.clusterName, id: this.opts.clusterId };
     return {
@@ -195,7 +232,7 @@ export class ServiceTable {
       reachable: !this.unreachable.has(cluster),
       service,
     }));
-    const merged = mergeService(this.localInput(svc), remotes, {
+    const merged = mergeService(this.localInput(r, svc), remotes, {
       name: this.opts.clusterName,
       id: this.opts.clusterId,
     });

@@ -17,6 +17,8 @@ export interface AgentTablesOptions {
   clusterId: number;
   maxConnectedClusters: MaxConnectedClusters;
   onServiceChange?: (ref: string, svc: MergedService | undefined) => void;
+  /** After the number of global services (shared by at least one remote) changed. */
+  onGlobalServiceCount?: (count: number) => void;
   /** After any change to an identity (local or remote): the policy engine follows the cache through it. */
   onIdentityChange?: (id: number, identity: IdentityView | undefined) => void;
 }
@@ -37,6 +39,7 @@ export class AgentTables implements RemoteClusterSink {
       clusterName: opts.clusterName,
       clusterId: opts.clusterId,
       ...(opts.onServiceChange ? { onChange: opts.onServiceChange } : {}),
+      ...(opts.onGlobalServiceCount ? { onGlobalServiceCount: opts.onGlobalServiceCount } : {}),
     });
   }
 
@@ -93,5 +96,9 @@ export class AgentTables implements RemoteClusterSink {
 
   setReachable(cluster: string, reachable: boolean): void {
     this.services.setReachable(cluster, reachable);
+  }
+
+  setClusterId(cluster: string, id: number): void {
+    this.clusters.learn(cluster, id);
   }
 }

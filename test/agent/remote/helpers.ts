@@ -127,6 +127,10 @@ export class RecordingSink implements RemoteClusterSink {
     this.calls.push(`setReachable ${cluster} ${reachable}`);
     this.reachability.push({ cluster, reachable });
   }
+  /** Not recorded in `calls`: the tests follow the entries, and the ID arrives with every entry too. */
+  setClusterId(): void {
+    return undefined;
+  }
 }
 
 export function makeNode(cluster: string, id: number, name: string, ip = '172.20.0.4'): Node {
