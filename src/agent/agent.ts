@@ -8,7 +8,14 @@ import type { ClusterSource } from '../k8s/source.js';
 import type { CiliumNode } from '../k8s/types.js';
 import { logger } from '../observe/logger.js';
 import type { MaxConnectedClusters, Node } from '../wire/index.js';
-import type { AgentStatus, DatapathView, LbEntry, PolicyOverview, ServiceListEntry } from './api/api-types.js';
+import type {
+  AgentApiSource,
+  AgentStatus,
+  DatapathView,
+  LbEntry,
+  PolicyOverview,
+  ServiceListEntry,
+} from './api/api-types.js';
 import { isLoopbackV4 } from './datapath/loopback.js';
 import { ServiceProxy } from './datapath/service-proxy.js';
 import type { LbAlgorithm } from './datapath/backend-selector.js';
@@ -75,7 +82,7 @@ export class AgentStoppedError extends Error {
   override name = 'AgentStoppedError';
 }
 
-export class Agent {
+export class Agent implements AgentApiSource {
   readonly tables: AgentTables;
   readonly policy: PolicyEngine;
   readonly proxy: ServiceProxy;

@@ -8,8 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { logger } from '../../observe/logger.js';
-import type { Agent } from '../agent.js';
-import type { HealthView } from './api-types.js';
+import type { AgentApiSource, HealthView } from './api-types.js';
 import { TraceError, type TraceRequest } from '../policy/trace.js';
 import { UnknownEndpointError } from '../policy/types.js';
 
@@ -91,7 +90,7 @@ export class AgentApiServer {
   private server: http.Server | undefined;
 
   constructor(
-    private readonly agent: Agent,
+    private readonly agent: AgentApiSource,
     readonly socketPath: string,
   ) {}
 

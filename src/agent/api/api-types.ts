@@ -102,3 +102,22 @@ export interface PolicyOverview {
   endpoints: string[];
   stats: EngineStats;
 }
+
+/**
+ * What the API server reads: one call per route. The agent provides it; the server depends on this shape, not on
+ * the Agent class, so that the API room stays below the agent that wires it.
+ */
+export interface AgentApiSource {
+  hasSynced(): boolean;
+  status(): AgentStatus;
+  serviceList(): ServiceListEntry[];
+  lbList(): LbEntry[];
+  readonly ipcache: { list(): IpcacheEntry[] };
+  readonly identities: { list(): IdentityView[] };
+  endpoints(): EndpointView[];
+  readonly nodes: { views(): NodeView[] };
+  policyOverview(): PolicyOverview;
+  datapath(): DatapathView;
+  tracePolicy(req: TraceRequest): TraceResult;
+  endpointPolicy(id: string): EndpointPolicyView;
+}
