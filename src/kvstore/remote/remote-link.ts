@@ -211,7 +211,10 @@ export class RemoteClusterLink {
     this.backoff = new Backoff(this.tuning.backoff);
     this.log = opts.log ?? log.child({ clusterName: this.name, config: this.configFile });
     this.machine.subscribe((from, to, reason) => {
-      this.log.info({ from, to, reason }, `remote cluster link ${to}`);
+      // While the remote stays away, each retry goes unreachable -> connecting -> unreachable: debug, not info.
+      const retrying =
+        (from === 'unreachable' && to === 'connecting') || (from === 'connecting' && to === 'unreachable');
+      this.log[retrying ? 'debug' : 'info']({ from, to, reason }, `remote cluster link ${to}`);
       this.metrics?.transition(from, to);
       if (from === 'ready' || to === 'ready') this.metrics?.setReady(to === 'ready');
     });
