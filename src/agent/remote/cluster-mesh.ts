@@ -1,8 +1,12 @@
-import { RemoteClusterManager } from '../../kvstore/remote/index.js';
+import {
+  RemoteClusterManager,
+  defaultRemoteClusterTuning,
+  type RemoteClusterTuning,
+} from '../../kvstore/remote/index.js';
 import { logger } from '../../observe/logger.js';
 import type { ClusterMeshHandle, ClusterMeshOptions, RemoteClusterStatus } from './remote-cluster-types.js';
 import { remoteClusters } from './metrics.js';
-import { RemoteCluster, defaultRemoteClusterTuning, type RemoteClusterTuning } from './remote-cluster.js';
+import { RemoteCluster } from './remote-cluster.js';
 
 /** Cilium's default bound of the wait for remote clusters' initial sync at agent start. */
 export const SYNC_TIMEOUT_MS = 60_000;

@@ -29,8 +29,6 @@ import {
 } from './metrics.js';
 import { RemoteStores } from './remote-stores.js';
 
-export { defaultRemoteClusterTuning, type RemoteClusterMeshView, type RemoteClusterTuning };
-
 export interface RemoteClusterOptions {
   name: string;
   configFile: string;
