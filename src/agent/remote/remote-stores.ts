@@ -144,9 +144,15 @@ export class RemoteStores {
     this.syncListener = listener;
   }
 
-  /** Every resource needed for readiness synced in the current session. */
+  /**
+   * Every resource needed for readiness synced in the current session, and so did the service exports when their
+   * store runs in it: readiness is pushed the moment the last store lists, and a status read then must not find a
+   * store that started with the others still listing.
+   */
   get ready(): boolean {
-    return READINESS_RESOURCES.every((r) => this.isSynced(r));
+    if (!READINESS_RESOURCES.every((r) => this.isSynced(r))) return false;
+    const exports = this.serviceExportStore;
+    return !exports?.isWatching || exports.isSynced;
   }
 
   /** Turns the service export store on or off to follow the remote's config. */
