@@ -18,7 +18,7 @@ import type { Etcd3, IRequestOp } from 'etcd3';
 process.env.CMESH_LOG_LEVEL ??= 'warn';
 const { TestEtcd } = await import('../test/harness/etcd.js');
 const { ClusterMesh } = await import('../src/agent/remote/cluster-mesh.js');
-const { AgentTables } = await import('../src/agent/tables.js');
+const { AgentTables } = await import('../src/agent/tables/tables.js');
 const { ClustermeshApiserver } = await import('../src/apiserver/apiserver.js');
 const { LocalClusterSource } = await import('../src/k8s/local-source.js');
 const { ObjectStore } = await import('../src/k8s/object-store.js');
@@ -26,7 +26,7 @@ const { encodeObject } = await import('../src/k8s/codec.js');
 const { objectKey } = await import('../src/k8s/keys.js');
 const { ListWatcher } = await import('../src/kvstore/list-watcher.js');
 const w = await import('../src/wire/index.js');
-type RemoteClusterSink = import('../src/agent/remote-cluster-types.js').RemoteClusterSink;
+type RemoteClusterSink = import('../src/agent/remote/remote-cluster-types.js').RemoteClusterSink;
 
 const SCALE = Number(process.env.SCALE ?? 1);
 const ENDPOINTS = Math.round(250_000 * SCALE);
@@ -133,6 +133,7 @@ const nullSink: RemoteClusterSink = {
   upsertIdentity: () => undefined,
   deleteIdentity: () => undefined,
   setReachable: () => undefined,
+  setClusterId: () => undefined,
 };
 
 function gc(): void {

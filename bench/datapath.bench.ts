@@ -10,10 +10,10 @@ import net from 'node:net';
 process.env.CMESH_LOG_LEVEL ??= 'warn';
 const { PolicyEngine } = await import('../src/agent/policy/index.js');
 const { PodServer, ServiceProxy } = await import('../src/agent/datapath/index.js');
-const { ClusterDirectory } = await import('../src/agent/cluster-directory.js');
-const { Ipcache } = await import('../src/agent/ipcache.js');
+const { ClusterDirectory } = await import('../src/agent/tables/cluster-directory.js');
+const { Ipcache } = await import('../src/agent/tables/ipcache.js');
 type CNP = import('../src/k8s/types.js').CiliumNetworkPolicy;
-type MergedService = import('../src/agent/service-merger.js').MergedService;
+type MergedService = import('../src/agent/tables/service-merger.js').MergedService;
 
 const MB = Number(process.env.MB ?? 64);
 const VERDICTS = Number(process.env.VERDICTS ?? 2_000_000);

@@ -14,7 +14,7 @@ const { TestEtcd } = await import('../test/harness/etcd.js');
 const { ClusterMesh } = await import('../src/agent/remote/cluster-mesh.js');
 const { KVStoreMesh } = await import('../src/kvstoremesh/kvstoremesh.js');
 const w = await import('../src/wire/index.js');
-type RemoteClusterSink = import('../src/agent/remote-cluster-types.js').RemoteClusterSink;
+type RemoteClusterSink = import('../src/agent/remote/remote-cluster-types.js').RemoteClusterSink;
 
 const RATE = Number(process.env.RATE ?? 500);
 const CHANGES = Number(process.env.CHANGES ?? 5000);
@@ -37,6 +37,7 @@ function sink(sent: Map<string, number>, out: number[]): RemoteClusterSink {
     upsertIdentity: noop,
     deleteIdentity: noop,
     setReachable: noop,
+    setClusterId: noop,
     upsertIpcache: (_c, key) => {
       const t = sent.get(key);
       if (t !== undefined) out.push(performance.now() - t);

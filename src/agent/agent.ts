@@ -7,8 +7,15 @@
 import type { ClusterSource } from '../k8s/source.js';
 import type { CiliumNode } from '../k8s/types.js';
 import { logger } from '../observe/logger.js';
-import type { ClusterService, MaxConnectedClusters, Node } from '../wire/index.js';
-import type { AgentStatus, DatapathView, LbEntry, PolicyOverview, ServiceListEntry } from './api-types.js';
+import type { MaxConnectedClusters, Node } from '../wire/index.js';
+import type {
+  AgentApiSource,
+  AgentStatus,
+  DatapathView,
+  LbEntry,
+  PolicyOverview,
+  ServiceListEntry,
+} from './api/api-types.js';
 import { isLoopbackV4 } from './datapath/loopback.js';
 import { ServiceProxy } from './datapath/service-proxy.js';
 import type { LbAlgorithm } from './datapath/backend-selector.js';
@@ -18,9 +25,9 @@ import { PolicyEngine, type EndpointPolicyView } from './policy/engine.js';
 import { ipcachePodLocator, tracePolicy, type TraceRequest, type TraceResult } from './policy/trace.js';
 import { SampleServers } from './sample-servers.js';
 import { globalServicesGauge } from './metrics.js';
-import type { ClusterMeshHandle, RemoteClusterSink, RemoteClusterStatus } from './remote-cluster-types.js';
-import { AgentTables } from './tables.js';
-import { lbView, RevNatIds, serviceListView } from './views.js';
+import type { ClusterMeshHandle, RemoteClusterSink, RemoteClusterStatus } from './remote/remote-cluster-types.js';
+import { AgentTables } from './tables/tables.js';
+import { lbView, RevNatIds, serviceListView } from './api/views.js';
 
 export interface AgentOptions {
   clusterName: string;
@@ -75,7 +82,7 @@ export class AgentStoppedError extends Error {
   override name = 'AgentStoppedError';
 }
 
-export class Agent {
+export class Agent implements AgentApiSource {
   readonly tables: AgentTables;
   readonly policy: PolicyEngine;
   readonly proxy: ServiceProxy;
@@ -103,6 +110,9 @@ export class Agent {
       maxConnectedClusters: this.maxConnectedClusters,
       onServiceChange: (ref, svc) => {
         this.proxy.onServiceChange(ref, svc);
+      },
+      onGlobalServiceCount: () => {
+        if (this.state === 'running') this.updateGlobalServices();
       },
       onIdentityChange: (id, identity) => {
         if (identity) this.policy.upsertIdentity(id, identity.labels);
@@ -135,7 +145,7 @@ export class Agent {
       opts.sampleServers === false
         ? undefined
         : new SampleServers({ source: opts.source, clusterName: opts.clusterName, nodeName: opts.nodeName });
-    this.mesh = opts.clusterMesh?.(this.meteredSink());
+    this.mesh = opts.clusterMesh?.(this.tables);
   }
 
   get ipcache(): AgentTables['ipcache'] {
@@ -258,9 +268,7 @@ export class Agent {
   }
 
   remoteClusters(): RemoteClusterStatus[] {
-    const list = this.mesh?.status() ?? [];
-    for (const r of list) if (r.config) this.tables.clusters.learn(r.name, r.config.clusterID);
-    return list;
+    return this.mesh?.status() ?? [];
   }
 
   endpoints(): EndpointView[] {
@@ -326,41 +334,5 @@ export class Agent {
       { source_cluster: this.opts.clusterName, source_node_name: this.opts.nodeName },
       this.tables.services.globalServiceCount(),
     );
-  }
-
-  /** The tables' sink, keeping the global services gauge current. */
-  private meteredSink(): RemoteClusterSink {
-    const t = this.tables;
-    return {
-      upsertNode: (c, n) => {
-        t.upsertNode(c, n);
-      },
-      deleteNode: (c, n) => {
-        t.deleteNode(c, n);
-      },
-      upsertService: (c: string, svc: ClusterService) => {
-        t.upsertService(c, svc);
-        this.updateGlobalServices();
-      },
-      deleteService: (c, ns, n) => {
-        t.deleteService(c, ns, n);
-        this.updateGlobalServices();
-      },
-      upsertIpcache: (c, k, e) => {
-        t.upsertIpcache(c, k, e);
-      },
-      deleteIpcache: (c, k) => {
-        t.deleteIpcache(c, k);
-      },
-      upsertIdentity: (c, id, l) => {
-        t.upsertIdentity(c, id, l);
-      },
-      deleteIdentity: (c, id) => {
-        t.deleteIdentity(c, id);
-      },
-      setReachable: (c, r) => {
-        t.setReachable(c, r);
-      },
-    };
   }
 }

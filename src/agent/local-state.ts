@@ -14,12 +14,12 @@ import type {
   K8sObject,
 } from '../k8s/types.js';
 import { logger } from '../observe/logger.js';
-import { labelsFromMap, parseNumericIdentity } from '../wire/index.js';
+import { labelsFromMap, parseNumericIdentity, objectRef } from '../wire/index.js';
 import { policyChangeCounter } from './metrics.js';
 import { localEndpointOf } from './policy/endpoint-source.js';
 import type { PolicyEngine } from './policy/engine.js';
 import { policyName } from './policy/parse-policy.js';
-import type { AgentTables } from './tables.js';
+import type { AgentTables } from './tables/tables.js';
 
 const log = logger('agent-local-state');
 
@@ -249,7 +249,7 @@ export class LocalState {
           state: st?.state ?? '',
         };
       })
-      .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+      .sort((a, b) => objectRef(a.namespace, a.name).localeCompare(objectRef(b.namespace, b.name)));
   }
 
   async stop(): Promise<void> {

@@ -9,7 +9,7 @@ import { untilStopSignal } from '../observe/signals.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
 import { DEFAULT_MAX_CONNECTED_CLUSTERS, validateLocalCluster } from '../wire/index.js';
 import { Agent } from './agent.js';
-import { AgentApiServer } from './api-server.js';
+import { AgentApiServer } from './api/api-server.js';
 import type { LbAlgorithm } from './datapath/backend-selector.js';
 import { parseDuration } from '../observe/duration.js';
 import { ClusterMesh } from './remote/cluster-mesh.js';

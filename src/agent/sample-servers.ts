@@ -5,7 +5,9 @@
  */
 import type { ClusterSource, Informer } from '../k8s/source.js';
 import type { Pod } from '../k8s/types.js';
+import { WorkQueue } from '../k8s/work-queue.js';
 import { logger } from '../observe/logger.js';
+import { objectRef } from '../wire/index.js';
 import { isLoopbackV4 } from './datapath/loopback.js';
 import { PodServer } from './datapath/pod-server.js';
 import { SAMPLE_SERVER_ANNOTATION } from './defaults.js';
@@ -47,10 +49,14 @@ export function sampleServerTarget(pod: Pod, node: string): { ip: string; port: 
 export class SampleServers {
   private informer: Informer<Pod> | undefined;
   private readonly running = new Map<string, Running>();
-  /** Serializes start/stop per pod so that quick updates do not race on the same address. */
-  private chain: Promise<void> = Promise.resolve();
+  /** Pod -> the address it should serve now (undefined: none); the queue's worker applies it. */
+  private readonly desired = new Map<string, { ip: string; port: number } | undefined>();
+  /** One worker, so that start/stop of different pods do not race on the same address. */
+  private readonly queue = new WorkQueue((pod) => this.apply(pod), { workers: 1 });
 
-  constructor(private readonly opts: SampleServersOptions) {}
+  constructor(private readonly opts: SampleServersOptions) {
+    this.queue.start();
+  }
 
   start(): void {
     if (this.informer) return;
@@ -70,11 +76,14 @@ export class SampleServers {
   }
 
   private enqueue(pod: Pod, target: { ip: string; port: number } | undefined): void {
-    const name = `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`;
-    this.chain = this.chain.then(() => this.apply(name, target));
+    const name = objectRef(pod.metadata.namespace, pod.metadata.name);
+    this.desired.set(name, target);
+    this.queue.add(name);
   }
 
-  private async apply(name: string, target: { ip: string; port: number } | undefined): Promise<void> {
+  private async apply(name: string): Promise<void> {
+    const target = this.desired.get(name);
+    if (!target) this.desired.delete(name);
     const key = target ? `${target.ip}:${target.port}` : '';
     const cur = this.running.get(name);
     if (cur?.key === key) return;
@@ -98,7 +107,7 @@ export class SampleServers {
 
   /** Resolves once every change seen so far is applied. */
   async settled(): Promise<void> {
-    await this.chain;
+    await this.queue.idle();
   }
 
   list(): SampleServerView[] {
@@ -109,7 +118,8 @@ export class SampleServers {
 
   async stop(): Promise<void> {
     await this.informer?.stop();
-    await this.chain;
+    await this.queue.idle();
+    await this.queue.stop();
     const all = [...this.running.values()];
     this.running.clear();
     await Promise.all(all.map((r) => r.server.close()));

@@ -20,6 +20,7 @@ import { AlreadyExistsError, NotFoundError } from '../k8s/errors.js';
 import type { ObjectStore } from '../k8s/object-store.js';
 import type { Informer } from '../k8s/source.js';
 import type { CiliumExternalWorkload } from '../k8s/types.js';
+import { WorkQueue } from '../k8s/work-queue.js';
 import { ListWatcher } from '../kvstore/list-watcher.js';
 import type { KeyValue } from '../kvstore/types.js';
 import { logger } from '../observe/logger.js';
@@ -124,17 +125,27 @@ const log = logger('external-workloads');
 
 export class ExternalWorkloadManager {
   private readonly records = new Map<string, Record_>();
-  private readonly dirty = new Set<string>();
+  /** One worker: registrations of different workloads may race for the same IP and must be decided in order. */
+  private readonly queue: WorkQueue;
   private readonly registerWatcher: ListWatcher;
   private readonly attemptWatcher: ListWatcher;
   private readonly now: () => Date;
-  private running: Promise<void> | undefined;
   private registrationsListed = false;
-  private stopped = false;
-  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ExternalWorkloadManagerOptions) {
     this.now = opts.now ?? (() => new Date());
+    this.queue = new WorkQueue((name) => this.process(name), {
+      workers: 1,
+      retryInitialMs: RETRY_DELAY_MS,
+      retryMaxMs: RETRY_DELAY_MS,
+      shouldRetry: (_name, err) => !(err instanceof RefusedRegistration),
+      onError: (name, err) => {
+        if (err instanceof RefusedRegistration) this.refuse(name, err.message);
+        else log.warn({ workload: name, err }, 'handling an external workload failed; retrying');
+      },
+    });
+    // Changes are handled as they come, from construction on (as before start()).
+    this.queue.start();
     const regPrefix = `${NODE_REGISTER_PREFIX}/`;
     this.registerWatcher = new ListWatcher(opts.kvstore, regPrefix, {
       onUpsert: (kv) => {
@@ -186,16 +197,9 @@ export class ExternalWorkloadManager {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
     await this.registerWatcher.stop();
     await this.attemptWatcher.stop();
-    await this.running;
-  }
-
-  /** Resolves once every change seen so far has been handled. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+    await this.queue.stop();
   }
 
   status(): ExternalWorkloadStatus[] {
@@ -263,32 +267,7 @@ export class ExternalWorkloadManager {
   }
 
   private enqueue(name: string): void {
-    if (this.stopped) return;
-    this.dirty.add(name);
-    this.running ??= this.drain().finally(() => {
-      this.running = undefined;
-    });
-  }
-
-  private async drain(): Promise<void> {
-    while (this.dirty.size > 0 && !this.stopped) {
-      const name = this.dirty.values().next().value!;
-      this.dirty.delete(name);
-      try {
-        await this.process(name);
-      } catch (err) {
-        if (err instanceof RefusedRegistration) {
-          this.refuse(name, err.message);
-          continue;
-        }
-        log.warn({ workload: name, err }, 'handling an external workload failed; retrying');
-        clearTimeout(this.retryTimer);
-        this.retryTimer = setTimeout(() => {
-          this.enqueue(name);
-        }, RETRY_DELAY_MS);
-        this.retryTimer.unref();
-      }
-    }
+    this.queue.add(name);
   }
 
   // ---- reconciliation ----

@@ -4,7 +4,6 @@ import type {
   CiliumIdentity,
   CiliumNode,
   EndpointSlice,
-  K8sObject,
   Namespace,
   Service,
   ServiceExport,
@@ -19,6 +18,8 @@ import {
   encodeClusterService,
   encodeIPIdentityPair,
   encodeNode,
+  objectRef,
+  splitNamespacedName,
 } from '../wire/index.js';
 import { isGlobalNamespace } from '../k8s/cilium-annotations.js';
 import { endpointToIpcache } from '../k8s/endpoint-converter.js';
@@ -27,10 +28,6 @@ import { IpcacheClaims } from './ipcache-claims.js';
 import { ciliumNodeToNode, type ClusterIdentity } from '../k8s/node-converter.js';
 import { isExportedService, serviceToClusterService, sliceServiceName } from '../k8s/service-converter.js';
 import { serviceToExport } from './service-export-converter.js';
-
-export function nsName(o: K8sObject): string {
-  return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-}
 
 /**
  * Decides which namespaces export anything, and tells the syncers when a namespace's decision changes so that
@@ -176,19 +173,23 @@ export function syncIpcache(
       if (!inNs) addresses.set(ns, (inNs = new Map<string, EncodedIpcacheEntry[]>()));
       inNs.set(cep.metadata.name, entries);
     } else inNs?.delete(cep.metadata.name);
-    claims.set(nsName(cep), filter.isGlobal(ns) ? entries : [], informer.hasSynced() ? undefined : existingOwner);
+    claims.set(
+      objectRef(cep.metadata.namespace, cep.metadata.name),
+      filter.isGlobal(ns) ? entries : [],
+      informer.hasSynced() ? undefined : existingOwner,
+    );
   };
   informer.on({
     onAdd: apply,
     onUpdate: apply,
     onDelete: (cep) => {
       addresses.get(cep.metadata.namespace ?? '')?.delete(cep.metadata.name);
-      claims.remove(nsName(cep));
+      claims.remove(objectRef(cep.metadata.namespace, cep.metadata.name));
     },
   });
   filter.onChange((ns) => {
     const global = filter.isGlobal(ns);
-    for (const [name, pairs] of addresses.get(ns) ?? []) claims.set(`${ns}/${name}`, global ? pairs : []);
+    for (const [name, pairs] of addresses.get(ns) ?? []) claims.set(objectRef(ns, name), global ? pairs : []);
   });
   return claims;
 }
@@ -198,7 +199,7 @@ export function ipcacheOwnerFromValue(value: ByteString | undefined): string | u
   if (value === undefined) return undefined;
   try {
     const p = decodeIPIdentityPair(bytesToBuffer(value));
-    return p.K8sPodName ? `${p.K8sNamespace ?? ''}/${p.K8sPodName}` : undefined;
+    return p.K8sPodName ? objectRef(p.K8sNamespace, p.K8sPodName) : undefined;
   } catch {
     return undefined;
   }
@@ -221,7 +222,7 @@ export interface ServiceSyncOptions {
 export function syncServices(o: ServiceSyncOptions): void {
   const slicesBySvc = new Map<string, Map<string, EndpointSlice>>();
   const recompute = (key: string): void => {
-    const [ns = '', name = ''] = key.split('/');
+    const { namespace: ns, name } = splitNamespacedName(key) ?? { namespace: '', name: key };
     const svc = o.services.get(ns, name);
     const storeKey = `${o.cluster.name}/${key}`;
     if (svc && o.filter.isGlobal(ns) && isExportedService(svc)) {
@@ -239,13 +240,13 @@ export function syncServices(o: ServiceSyncOptions): void {
   };
   o.services.on({
     onAdd: (s) => {
-      recompute(nsName(s));
+      recompute(objectRef(s.metadata.namespace, s.metadata.name));
     },
     onUpdate: (s) => {
-      recompute(nsName(s));
+      recompute(objectRef(s.metadata.namespace, s.metadata.name));
     },
     onDelete: (s) => {
-      recompute(nsName(s));
+      recompute(objectRef(s.metadata.namespace, s.metadata.name));
     },
   });
   const sliceChanged = (slice: EndpointSlice, deleted: boolean): void => {
@@ -276,16 +277,17 @@ export function syncServices(o: ServiceSyncOptions): void {
   });
   o.exports?.informer.on({
     onAdd: (e) => {
-      recompute(nsName(e));
+      recompute(objectRef(e.metadata.namespace, e.metadata.name));
     },
     onUpdate: (e) => {
-      recompute(nsName(e));
+      recompute(objectRef(e.metadata.namespace, e.metadata.name));
     },
     onDelete: (e) => {
-      recompute(nsName(e));
+      recompute(objectRef(e.metadata.namespace, e.metadata.name));
     },
   });
   o.filter.onChange((ns) => {
-    for (const s of o.services.list()) if (s.metadata.namespace === ns) recompute(nsName(s));
+    for (const s of o.services.list())
+      if (s.metadata.namespace === ns) recompute(objectRef(s.metadata.namespace, s.metadata.name));
   });
 }

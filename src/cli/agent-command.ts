@@ -102,7 +102,7 @@ export function agentCommand() {
       .action(async (opts) => {
         if (opts.externalWorkload) {
           const { externalWorkloadRunOptions, runExternalWorkloadAgent } =
-            await import('../agent/external-workload.js');
+            await import('../agent/external-workload/external-workload.js');
           await runExternalWorkloadAgent(externalWorkloadRunOptions(opts, parseDuration));
           return;
         }

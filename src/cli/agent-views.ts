@@ -5,8 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
-import { AgentClient } from '../agent/api-client.js';
-import type { AgentStatus, RemoteClusterStatus } from '../agent/api-types.js';
+import { AgentClient } from '../agent/api/api-client.js';
+import type { AgentStatus, RemoteClusterStatus } from '../agent/api/api-types.js';
+import { objectRef } from '../wire/object-ref.js';
 import { examples } from './help.js';
 import { emit, outputOption, table, type OutputFormat } from './output.js';
 
@@ -187,7 +188,7 @@ function ipcacheList() {
               e.encryptKey,
               `${e.cluster} (${e.clusterID})`,
               e.source,
-              e.pod ? `${e.namespace}/${e.pod}` : '',
+              e.pod ? objectRef(e.namespace, e.pod) : '',
             ]),
           ),
     );
@@ -220,7 +221,7 @@ function endpointList() {
         : table(
             ['ENDPOINT', 'ID', 'IDENTITY', 'IPv4', 'IPv6', 'NODE IP', 'STATE'],
             list.map((e) => [
-              `${e.namespace}/${e.name}`,
+              objectRef(e.namespace, e.name),
               e.id ?? '-',
               e.identity ?? '-',
               e.ipv4 || '-',

@@ -3,8 +3,9 @@
  * in another local cluster asks that cluster's agent for the ingress step, as policies are per cluster.
  */
 import { Command } from '@commander-js/extra-typings';
-import { AgentApiError, AgentClient } from '../agent/api-client.js';
-import type { TraceRequest, TraceResult } from '../agent/api-types.js';
+import { AgentApiError, AgentClient } from '../agent/api/api-client.js';
+import type { TraceRequest, TraceResult } from '../agent/api/api-types.js';
+import { objectRef, splitNamespacedName } from '../wire/object-ref.js';
 import { agentSocket } from './agent-views.js';
 import { contextOption } from './context.js';
 import { examples } from './help.js';
@@ -64,9 +65,11 @@ export function formatTrace(t: CombinedTrace): string {
   return lines.join('\n');
 }
 
+/** `cluster/namespace/name`: the cluster, and the object reference that follows it. */
 function podParts(pod: string): { cluster: string; rest: string } | undefined {
-  const parts = pod.split('/');
-  return parts.length === 3 ? { cluster: parts[0]!, rest: `${parts[1]!}/${parts[2]!}` } : undefined;
+  const i = pod.indexOf('/');
+  const ref = i > 0 ? splitNamespacedName(pod.slice(i + 1)) : undefined;
+  return ref ? { cluster: pod.slice(0, i), rest: objectRef(ref.namespace, ref.name) } : undefined;
 }
 
 /** Runs the trace on the context's agent and, for a destination in another local cluster, on that cluster's. */
@@ -181,9 +184,9 @@ function getCommand() {
       examples(['cmesh policy get shop/web-1 --context east', 'cmesh policy get shop/web-1 --context east -o json']),
     )
     .action(async (endpoint, o) => {
-      const [ns, name, extra] = endpoint.split('/');
-      if (!ns || !name || extra !== undefined) throw new Error(`expected NAMESPACE/NAME, got "${endpoint}"`);
-      const v = await new AgentClient(await agentSocket(o.context, o.node)).endpointPolicy(ns, name);
+      const ref = splitNamespacedName(endpoint);
+      if (!ref) throw new Error(`expected NAMESPACE/NAME, got "${endpoint}"`);
+      const v = await new AgentClient(await agentSocket(o.context, o.node)).endpointPolicy(ref.namespace, ref.name);
       emit(o.output, v, () =>
         [
           `Endpoint ${v.endpoint} (identity ${v.identity}): ingress ${v.enforced.ingress ? 'enforced' : 'not enforced'}, egress ${v.enforced.egress ? 'enforced' : 'not enforced'}`,

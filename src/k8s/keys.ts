@@ -76,8 +76,3 @@ export function parseObjectKey(
 ): ParsedObjectKey | undefined {
   return objectKeyParser(kind, root)(key);
 }
-
-/** `namespace/name` or `name`: how objects are named in logs, errors and informer caches. */
-export function objectRef(namespace: string | undefined, name: string): string {
-  return namespace ? `${namespace}/${name}` : name;
-}

@@ -3,7 +3,7 @@
  * to (or accepted from) a cluster's state. Unknown fields pass through untouched; the fields cmesh relies on are
  * checked the way the Kubernetes apiserver (or Cilium's CRD schema) would.
  */
-import { isIP } from 'node:net';
+import { ipFamily } from '../wire/ip.js';
 import { z } from 'zod';
 import { selectorIssues } from './label-selector.js';
 import {
@@ -43,8 +43,8 @@ function checked(check: Check) {
 
 function ipString(family?: 4 | 6) {
   return z.string().check((ctx) => {
-    const v = isIP(ctx.value);
-    if (v === 0 || (family !== undefined && v !== family)) {
+    const v = ipFamily(ctx.value);
+    if (v === undefined || (family !== undefined && v !== family)) {
       ctx.issues.push({
         code: 'custom',
         message: `"${ctx.value}" is not a valid ${family ? `IPv${family}` : 'IP'} address`,
@@ -61,8 +61,9 @@ export function checkCidr(s: string, family?: 4 | 6): string | undefined {
   if (slash < 0) return `"${s}" is not a valid ${kind}: missing "/<prefix length>"`;
   const ip = s.slice(0, slash);
   const bits = s.slice(slash + 1);
-  const v = isIP(ip);
-  if (v === 0 || (family !== undefined && v !== family)) return `"${s}" is not a valid ${kind}: bad address "${ip}"`;
+  const v = ipFamily(ip);
+  if (v === undefined || (family !== undefined && v !== family))
+    return `"${s}" is not a valid ${kind}: bad address "${ip}"`;
   const max = v === 4 ? 32 : 128;
   if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) {
     return `"${s}" is not a valid ${kind}: prefix length must be 0..${max}`;
@@ -220,7 +221,7 @@ const pod = kindSchema('Pod', checkDns1123Subdomain, {
 
 const clusterIP = z.string().check((ctx) => {
   if (ctx.value === 'None' || ctx.value === '') return;
-  if (isIP(ctx.value) === 0) {
+  if (ipFamily(ctx.value) === undefined) {
     ctx.issues.push({
       code: 'custom',
       message: `"${ctx.value}" must be a valid IP address, "None" or empty`,
@@ -329,7 +330,7 @@ const endpointSlice = kindSchema('EndpointSlice', checkDns1123Subdomain, {
       const bad =
         family === undefined
           ? checkDns1123Subdomain(a)
-          : isIP(a) === family
+          : ipFamily(a) === family
             ? undefined
             : `"${a}" is not a valid IPv${family} address (addressType is ${ctx.value.addressType})`;
       if (bad) ctx.issues.push({ code: 'custom', message: bad, path: ['endpoints', i, 'addresses', j], input: a });
@@ -391,7 +392,7 @@ const nodeAddress = z
   })
   .check((ctx) => {
     if (NAME_ADDRESS_TYPES.has(ctx.value.type)) return;
-    if (isIP(ctx.value.ip) === 0) {
+    if (ipFamily(ctx.value.ip) === undefined) {
       ctx.issues.push({
         code: 'custom',
         message: `"${ctx.value.ip}" is not a valid IP address`,

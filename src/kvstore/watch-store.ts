@@ -20,6 +20,8 @@ export interface WatchStoreOptions<T> {
   clusterName?: string;
   /** Runs once, after the first complete list. */
   onSynced?: () => void;
+  /** Runs after the first complete list of every session (each watch(client)), before onSynced. */
+  onSessionSynced?: () => void;
   listWatcher?: ListWatcherOptions;
 }
 
@@ -42,6 +44,7 @@ export class WatchStore<T> {
   private readonly decode: (suffix: string, value: Buffer) => T;
   private readonly observers: WatchStoreObserver<T>[] = [];
   private readonly onSynced: (() => void) | undefined;
+  private readonly onSessionSynced: (() => void) | undefined;
   private readonly lwOptions: ListWatcherOptions;
   private readonly labels: { scope: string; source_cluster: string };
   private readonly log: Logger;
@@ -53,6 +56,7 @@ export class WatchStore<T> {
     this.decode = (suffix, value) => opts.decode(suffix, value);
     if (opts.observer) this.observers.push(opts.observer);
     this.onSynced = opts.onSynced;
+    this.onSessionSynced = opts.onSessionSynced;
     this.lwOptions = opts.listWatcher ?? {};
     this.labels = { scope: scopeFromKey(this.prefix), source_cluster: opts.clusterName ?? '' };
     this.log = logger('kvstore-watchstore', { prefix: this.prefix, clusterName: opts.clusterName });
@@ -179,17 +183,21 @@ export class WatchStore<T> {
     if (!this.sessionSynced) {
       this.sessionSynced = true;
       initialSyncCompleted().set({ ...this.labels, action: 'read' }, 1);
+      this.notify(this.onSessionSynced);
     }
     if (!this.syncedOnce) {
       this.syncedOnce = true;
       this.resolveSynced();
-      if (this.onSynced) {
-        try {
-          this.onSynced();
-        } catch (err) {
-          this.observerFailed(err);
-        }
-      }
+      this.notify(this.onSynced);
+    }
+  }
+
+  private notify(callback: (() => void) | undefined): void {
+    if (!callback) return;
+    try {
+      callback();
+    } catch (err) {
+      this.observerFailed(err);
     }
   }
 

@@ -1,4 +1,4 @@
-import { Gauge, metric } from '../observe/metrics.js';
+import { Counter, Gauge, metric } from '../observe/metrics.js';
 
 /**
  * KVStoreMesh's metrics, named as Cilium's (`cilium_kvstoremesh_*`, the clustermesh common metrics with the
@@ -37,6 +37,19 @@ export const remoteClusterLastFailureTs = targetGauge(
   'cilium_kvstoremesh_remote_cluster_last_failure_ts',
   'The timestamp of the last failure of the remote cluster',
 );
+
+/** cmesh's own (Cilium has none): every state transition of a remote cluster link, by its from and to states. */
+export const remoteClusterStateTransitions = (): Counter<TargetLabels | 'from' | 'to'> =>
+  metric(
+    'cilium_kvstoremesh_remote_cluster_state_transitions_total',
+    (registers) =>
+      new Counter({
+        name: 'cilium_kvstoremesh_remote_cluster_state_transitions_total',
+        help: 'The number of state transitions of the link to the remote cluster',
+        labelNames: [...TARGET_LABELS, 'from', 'to'] as const,
+        registers,
+      }),
+  );
 
 /** Seconds from start until every remote was synchronized (or stopped blocking readiness). */
 export const bootstrapSeconds = (): Gauge<'source_cluster'> =>

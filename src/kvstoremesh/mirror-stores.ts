@@ -38,6 +38,8 @@ export class MirrorResource {
     lease: LeaseManager,
     private readonly remote: string,
     resource: MeshResource,
+    /** Told whenever isSynced may have turned true (the source listed, or the canary written). */
+    private readonly onSyncChange: () => void = () => undefined,
   ) {
     this.resource = resource;
     this.targetPrefix = copyPrefixes(resource, remote, false).target;
@@ -74,11 +76,17 @@ export class MirrorResource {
           this.target.delete(suffix);
         },
       },
+      onSessionSynced: () => {
+        this.onSyncChange();
+      },
       onSynced: () => {
         if (replacing) {
           for (const k of [...this.target.keys()]) if (!source.has(k)) this.target.delete(k);
         }
-        void this.target.synced(); // resolves when the canary is written; isSynced reports it
+        // Resolves when the canary is written; isSynced reports it.
+        void this.target.synced().then(() => {
+          this.onSyncChange();
+        });
       },
     });
     this.source = source;
@@ -122,13 +130,18 @@ export class MirrorStores implements RemoteSessionWork {
   private readonly byResource = new Map<MeshResource, MirrorResource>();
   private serviceExportsReady = false;
   private epoch = 0;
+  private syncListener: (() => void) | undefined;
+  private readonly syncChanged = (): void => {
+    this.syncListener?.();
+  };
 
   constructor(
     private readonly local: Etcd3,
     private readonly lease: LeaseManager,
     private readonly remote: string,
   ) {
-    for (const r of BASE_RESOURCES) this.byResource.set(r, new MirrorResource(local, lease, remote, r));
+    for (const r of BASE_RESOURCES)
+      this.byResource.set(r, new MirrorResource(local, lease, remote, r, this.syncChanged));
   }
 
   /**
@@ -141,7 +154,10 @@ export class MirrorStores implements RemoteSessionWork {
     const supported = opts.serviceExports !== undefined;
     const se = this.byResource.get('serviceexports');
     if (supported && !se) {
-      this.byResource.set('serviceexports', new MirrorResource(this.local, this.lease, this.remote, 'serviceexports'));
+      this.byResource.set(
+        'serviceexports',
+        new MirrorResource(this.local, this.lease, this.remote, 'serviceexports', this.syncChanged),
+      );
     } else if (!supported && se) {
       this.byResource.delete('serviceexports');
       await se.drain();
@@ -180,6 +196,10 @@ export class MirrorStores implements RemoteSessionWork {
 
   stopAll(): Promise<void> {
     return Promise.all([...this.byResource.values()].map((m) => m.stop())).then(() => undefined);
+  }
+
+  setSyncListener(listener: (() => void) | undefined): void {
+    this.syncListener = listener;
   }
 
   /** Stops reading; the copies stay in the local etcd. */

@@ -3,7 +3,7 @@ import { ClusterConfigPublisher } from '../kvstore/cluster-config-publisher.js';
 import { sleep, type BackoffOptions, type LeaseManager } from '../kvstore/index.js';
 import {
   RemoteClusterLink,
-  remoteConfigView,
+  type RemoteLinkStatus,
   type ManagedRemote,
   type RemoteClusterHandler,
   type RemoteClusterMeshView,
@@ -24,6 +24,7 @@ import {
   remoteClusterFailures,
   remoteClusterLastFailureTs,
   remoteClusterReadiness,
+  remoteClusterStateTransitions,
 } from './metrics.js';
 import { MirrorStores } from './mirror-stores.js';
 import { DISCONNECT_GRACE_PERIOD_MS } from './defaults.js';
@@ -34,24 +35,10 @@ export { DISCONNECT_GRACE_PERIOD_MS };
 const log = logger('kvstoremesh');
 
 /** One remote's state, as `cmesh kvstoremesh status` and /readyz show it. */
-export interface RemoteMirrorStatus {
-  name: string;
-  /** Connected and every resource copied in the current session. */
-  ready: boolean;
+/** The shared remote-cluster status, and what KVStoreMesh copied of the remote. */
+export interface RemoteMirrorStatus extends RemoteLinkStatus {
   /** Every canary written at least once: the remote no longer blocks kvstoremesh's readiness. */
   synced: boolean;
-  connected: boolean;
-  status: string;
-  numFailures: number;
-  lastFailure: string | null;
-  lastFailureMessage: string | null;
-  config: {
-    clusterID: number;
-    maxConnectedClusters: number;
-    syncedCanaries: boolean;
-    serviceExportsEnabled: boolean | null;
-    cached: boolean;
-  } | null;
   /** Per resource: entries in the cache, and whether it is copied in the current session. */
   resources: Partial<Record<MeshResource, { entries: number; synced: boolean }>>;
 }
@@ -110,6 +97,9 @@ export class RemoteMirror implements ManagedRemote, RemoteClusterHandler {
           remoteClusterFailures().set(labels, count);
           remoteClusterLastFailureTs().set(labels, last.getTime() / 1000);
         },
+        transition: (from, to) => {
+          remoteClusterStateTransitions().inc({ ...labels, from, to });
+        },
       },
     });
   }
@@ -138,9 +128,10 @@ export class RemoteMirror implements ManagedRemote, RemoteClusterHandler {
 
   /** kvstoremesh is shutting down: stop copying; the copies stay (a restart picks them up). */
   async stop(): Promise<void> {
-    await this.link.stop();
-    await this.publisher?.stop();
-    await this.stores.closeAll();
+    await this.link.stop(async () => {
+      await this.publisher?.stop();
+      await this.stores.closeAll();
+    });
   }
 
   /**
@@ -180,25 +171,12 @@ export class RemoteMirror implements ManagedRemote, RemoteClusterHandler {
   }
 
   status(): RemoteMirrorStatus {
-    const st = this.link.state();
-    const cfg = st.config;
     const resources: RemoteMirrorStatus['resources'] = {};
     for (const r of this.stores.resources()) {
       const m = this.stores.get(r);
       if (m) resources[r] = { entries: m.entries, synced: m.isSynced };
     }
-    return {
-      name: this.name,
-      ready: st.ready,
-      synced: this.synced,
-      connected: st.connected,
-      status: st.status,
-      numFailures: st.numFailures,
-      lastFailure: st.lastFailure?.toISOString() ?? null,
-      lastFailureMessage: st.lastFailureMessage ?? null,
-      config: remoteConfigView(cfg),
-      resources,
-    };
+    return { ...this.link.status(), synced: this.synced, resources };
   }
 
   async prepare(cfg: ClusterConfig): Promise<RemoteSessionWork> {

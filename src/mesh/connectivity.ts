@@ -9,7 +9,7 @@
  */
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AgentClient } from '../agent/api-client.js';
+import { AgentClient } from '../agent/api/api-client.js';
 import { isLoopbackCidr } from '../agent/agent.js';
 import { SAMPLE_SERVER_ANNOTATION } from '../agent/sample-servers.js';
 import { GLOBAL_SERVICE_ANNOTATIONS, SERVICE_AFFINITY_ANNOTATIONS } from '../k8s/cilium-annotations.js';

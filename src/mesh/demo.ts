@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { AgentClient } from '../agent/api-client.js';
+import { AgentClient } from '../agent/api/api-client.js';
 import { ObjectStore } from '../k8s/object-store.js';
 import type { AnyObject } from '../k8s/types.js';
 import { createEtcdClient } from '../kvstore/client.js';

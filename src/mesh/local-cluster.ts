@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/cluster.js';
-import { parseIpRange, rangesOverlap } from '../wire/ip-range.js';
+import { parseIpRange, rangesOverlap } from '../wire/ip.js';
 import { readClusterRecord, writeClusterRecord, type ClusterRecord } from '../k8s/local-cluster-record.js';
 import { runningPid, startDaemon, stopDaemon, killDaemon } from './daemon.js';
 import { EtcdProcess, freePort } from './etcd-process.js';

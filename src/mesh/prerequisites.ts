@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/cluster.js';
-import { parseIpRange, rangesOverlap } from '../wire/ip-range.js';
+import { parseIpRange, rangesOverlap } from '../wire/ip.js';
 
 export const REACHABILITY_TIMEOUT_MS = 3_000;
 

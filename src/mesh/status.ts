@@ -4,8 +4,9 @@
  */
 import { readdir } from 'node:fs/promises';
 import http from 'node:http';
-import { AgentClient } from '../agent/api-client.js';
-import type { RemoteClusterStatus } from '../agent/remote-cluster-types.js';
+import { AgentClient } from '../agent/api/api-client.js';
+import type { RemoteClusterStatus } from '../agent/remote/remote-cluster-types.js';
+import type { RemoteLinkStatus } from '../kvstore/remote/index.js';
 import { certificateStatuses, type CertificateStatus } from './certificates-store.js';
 import { runningPid } from './daemon.js';
 import { cmeshHome } from './home.js';
@@ -26,20 +27,10 @@ export const DEFAULT_WAIT_MS = 5 * 60_000;
 const HTTP_TIMEOUT_MS = 2_000;
 const AGENT_TIMEOUT_MS = 3_000;
 
-export interface AgentRemoteView {
-  node: string;
-  connected: boolean;
-  ready: boolean;
-  status: string;
-  lastFailureMessage: string | null;
-}
+/** The part of the shared remote-cluster status that the aggregate shows per reporter. */
+export type KvstoremeshRemoteView = Pick<RemoteLinkStatus, 'ready' | 'connected' | 'status' | 'lastFailureMessage'>;
 
-export interface KvstoremeshRemoteView {
-  ready: boolean;
-  connected: boolean;
-  status: string;
-  lastFailureMessage: string | null;
-}
+export type AgentRemoteView = KvstoremeshRemoteView & { node: string };
 
 export interface RemoteStatusRow {
   cluster: string;

@@ -6,12 +6,12 @@ import { X509Certificate } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../kvstore/client.js';
 import { assertCertificatesValid } from './certificates-store.js';
 import { kvstoremeshConfigDir } from './clustermesh-tls.js';
+import { ipFamily } from '../wire/ip.js';
 import { runningPid } from './daemon.js';
 import { cmeshHome } from './home.js';
 import { hintFor } from './hints.js';
@@ -59,7 +59,7 @@ function tlsHandshake(host: string, port: number, opts: EtcdClientOptions): Prom
       ...(opts.tls?.ca ? { ca: opts.tls.ca } : {}),
       ...(opts.tls?.cert ? { cert: opts.tls.cert } : {}),
       ...(opts.tls?.key ? { key: opts.tls.key } : {}),
-      ...(net.isIP(host) === 0 ? { servername: host } : {}),
+      ...(ipFamily(host) === undefined ? { servername: host } : {}),
       ALPNProtocols: ['h2'],
       timeout: CHECK_TIMEOUT_MS,
     });

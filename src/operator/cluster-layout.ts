@@ -3,7 +3,7 @@
  * CIDR), their node IPs. Pure arithmetic from the cluster record, so that every run of the operator (and every
  * other reader) derives the same layout.
  */
-import { addressAt, parseIpRange, subnet, type IpRange } from '../wire/ip-range.js';
+import { addressAt, parseIpRange, subnet, type IpRange } from '../wire/ip.js';
 import type { MaxConnectedClusters } from '../wire/index.js';
 
 /** Node pod CIDRs are /24s, as kube-controller-manager's default --node-cidr-mask-size. */

@@ -3,7 +3,7 @@
  * its watch event arrives; a reconcile that runs before that would see the old object and write again with a stale
  * resourceVersion (a conflict) or create it twice. Entries are dropped as soon as the informer catches up.
  */
-import { objectRef } from '../k8s/keys.js';
+import { objectRef } from '../wire/object-ref.js';
 import type { Informer } from '../k8s/source.js';
 import type { K8sObject } from '../k8s/types.js';
 

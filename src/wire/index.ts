@@ -4,6 +4,7 @@ export * from './cluster.js';
 export * from './identity-layout.js';
 export * from './labels.js';
 export * from './keys.js';
+export * from './object-ref.js';
 export * from './ip.js';
 export * from './timestamps.js';
 export * from './cluster-config.js';

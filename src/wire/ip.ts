@@ -1,10 +1,11 @@
-import { MalformedValueError } from './errors.js';
-
 /**
- * IP addresses and CIDRs as Go's net.IP / net.IPNet put them on the wire: addresses in Go's canonical text
- * form (dotted IPv4, RFC 5952 IPv6, IPv4-mapped IPv6 printed as IPv4), CIDR masks as base64 of the raw
- * mask bytes (4 bytes for IPv4, 16 for IPv6).
+ * The one home of IP addresses and CIDRs. First as Go's net.IP / net.IPNet put them on the wire: addresses in Go's
+ * canonical text form (dotted IPv4, RFC 5952 IPv6, IPv4-mapped IPv6 printed as IPv4), CIDR masks as base64 of the
+ * raw mask bytes (4 bytes for IPv4, 16 for IPv6). Then as address ranges (with ipaddr.js underneath): parsing
+ * CIDRs strictly (allocators, cluster layout) or leniently (policy prefixes), containment, overlap and carving.
  */
+import ipaddr from 'ipaddr.js';
+import { MalformedValueError } from './errors.js';
 
 /** A CIDR as Cilium's node JSON writes it: `{"IP":"10.244.1.0","Mask":"////AA=="}`. */
 export interface WireCidr {
@@ -250,4 +251,154 @@ export function wireToCidr(w: WireCidr, what = 'CIDR'): string {
     throw new MalformedValueError(`${what}: IP ${JSON.stringify(w.IP)} is not a valid IP address`);
   }
   return `${ip}/${maskToPrefixLength(w.Mask, family, `${what} mask`)}`;
+}
+
+/** `ip` -> `ip/32` (or /128); `ip/len` -> the network address with host bits cleared; undefined when invalid. */
+export function canonicalPrefix(text: string): string | undefined {
+  const slash = text.indexOf('/');
+  const ip = slash < 0 ? text : text.slice(0, slash);
+  const family = ipFamily(ip);
+  if (family === undefined) return undefined;
+  try {
+    return wireToCidr(cidrToWire(slash < 0 ? `${ip}/${family === 4 ? 32 : 128}` : text));
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- address ranges ----
+
+/** A CIDR with its address space as integers, for containment, overlap and carving. */
+export interface IpRange {
+  /** The CIDR text: as given (parseIpRange), or canonical (parsePrefix, subnet). */
+  cidr: string;
+  family: IpFamily;
+  /** The prefix length. */
+  prefix: number;
+  /** First (the network address) and last address of the range. */
+  first: bigint;
+  last: bigint;
+}
+
+/** An address as an integer, IPv4-mapped IPv6 counting as IPv4 (as Go's netip Unmap does). */
+export interface IpAddress {
+  family: IpFamily;
+  addr: bigint;
+}
+
+/** Text that is not a CIDR (or not the one expected), or a range that cannot hold what is asked of it. */
+export class CidrError extends Error {
+  override name = 'CidrError';
+}
+
+function bitsOf(family: IpFamily): number {
+  return family === 4 ? 32 : 128;
+}
+
+function bytesToBigInt(bytes: readonly number[]): bigint {
+  let n = 0n;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  return n;
+}
+
+function networkOf(addr: bigint, len: number, family: IpFamily): bigint {
+  const host = BigInt(bitsOf(family) - len);
+  return (addr >> host) << host;
+}
+
+function rangeOf(cidr: string, family: IpFamily, prefix: number, first: bigint): IpRange {
+  return { cidr, family, prefix, first, last: first + (1n << BigInt(bitsOf(family) - prefix)) - 1n };
+}
+
+export function bigIntToIp(n: bigint, family: IpFamily): string {
+  const len = family === 4 ? IPV4_BYTES : IPV6_BYTES;
+  const bytes: number[] = [];
+  for (let i = len - 1; i >= 0; i--) bytes.push(Number((n >> BigInt(i * 8)) & 0xffn));
+  return ipaddr.fromByteArray(bytes).toString();
+}
+
+/** Parses an address; undefined when it is not one. */
+export function parseAddress(ip: string): IpAddress | undefined {
+  if (!ipaddr.isValid(ip)) return undefined;
+  let a = ipaddr.parse(ip);
+  if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) a = (a as ipaddr.IPv6).toIPv4Address();
+  return { family: a.kind() === 'ipv4' ? 4 : 6, addr: bytesToBigInt(a.toByteArray()) };
+}
+
+/** Parses `10.0.0.0/16` strictly: the address must be the network address (no host bits set). */
+export function parseIpRange(cidr: string): IpRange {
+  let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
+  try {
+    parsed = ipaddr.parseCIDR(cidr);
+  } catch (err) {
+    throw new CidrError(`invalid CIDR "${cidr}": expected an address and prefix length such as 10.1.0.0/16`, {
+      cause: err,
+    });
+  }
+  const [addr, prefix] = parsed;
+  const family = addr.kind() === 'ipv4' ? 4 : 6;
+  const first = bytesToBigInt(addr.toByteArray());
+  const network = networkOf(first, prefix, family);
+  if (first !== network) {
+    throw new CidrError(
+      `invalid CIDR "${cidr}": host bits are set; did you mean ${bigIntToIp(network, family)}/${prefix}?`,
+    );
+  }
+  return rangeOf(cidr, family, prefix, first);
+}
+
+/** Parses `10.1.2.0/24` leniently (host bits are cleared, as Cilium does) or a bare address (a /32 or /128). */
+export function parsePrefix(text: string): IpRange {
+  const slash = text.indexOf('/');
+  const a = parseAddress(slash < 0 ? text : text.slice(0, slash));
+  if (!a) throw new CidrError(`"${text}" is not a CIDR such as 10.0.0.0/8`);
+  const max = bitsOf(a.family);
+  const lenText = slash < 0 ? String(max) : text.slice(slash + 1);
+  const len = /^[0-9]{1,3}$/.test(lenText) ? Number(lenText) : NaN;
+  if (!(len >= 0 && len <= max)) throw new CidrError(`"${text}": prefix length must be 0..${max}`);
+  const first = networkOf(a.addr, len, a.family);
+  return rangeOf(`${bigIntToIp(first, a.family)}/${len}`, a.family, len, first);
+}
+
+export function rangesOverlap(a: IpRange, b: IpRange): boolean {
+  return a.family === b.family && a.first <= b.last && b.first <= a.last;
+}
+
+/** Whether `inner` lies within `outer` (equal counts). */
+export function rangeCovers(outer: IpRange, inner: IpRange): boolean {
+  return outer.family === inner.family && inner.first >= outer.first && inner.last <= outer.last;
+}
+
+export function rangeHasAddress(range: IpRange, a: IpAddress): boolean {
+  return a.family === range.family && a.addr >= range.first && a.addr <= range.last;
+}
+
+/** Whether the address `ip` lies within `range` (false when `ip` is not an address). */
+export function rangeContains(range: IpRange, ip: string): boolean {
+  const a = parseAddress(ip);
+  return a !== undefined && rangeHasAddress(range, a);
+}
+
+/** The `index`-th subnet of length `prefix` inside `range` (node pod CIDRs carved from the cluster's). */
+export function subnet(range: IpRange, prefix: number, index: number): IpRange {
+  if (prefix < range.prefix || prefix > bitsOf(range.family)) {
+    throw new CidrError(`cannot carve /${prefix} subnets from ${range.cidr}`);
+  }
+  const size = 1n << BigInt(bitsOf(range.family) - prefix);
+  const first = range.first + size * BigInt(index);
+  if (first + size - 1n > range.last) {
+    throw new CidrError(`${range.cidr} has no room for subnet #${index} of length /${prefix}`);
+  }
+  return rangeOf(`${bigIntToIp(first, range.family)}/${prefix}`, range.family, prefix, first);
+}
+
+/** The address at `offset` from the start of `range`. */
+export function addressAt(range: IpRange, offset: number | bigint): string {
+  const n = range.first + BigInt(offset);
+  if (n > range.last) throw new CidrError(`${range.cidr} has no address at offset ${offset}`);
+  return bigIntToIp(n, range.family);
+}
+
+export function rangeSize(range: IpRange): bigint {
+  return range.last - range.first + 1n;
 }

@@ -161,13 +161,6 @@ export function rebaseKey(key: string, from: string, to: string): string {
   return withSlash(to) + requireKeySuffix(key, from);
 }
 
-/** Splits a `<namespace>/<name>` suffix (services, service exports); undefined when it has another shape. */
-export function splitNamespacedName(suffix: string): { namespace: string; name: string } | undefined {
-  const i = suffix.indexOf('/');
-  if (i <= 0 || i === suffix.length - 1 || suffix.includes('/', i + 1)) return undefined;
-  return { namespace: suffix.slice(0, i), name: suffix.slice(i + 1) };
-}
-
 /** Splits an ipcache suffix `<ip>` or `<ip>/<len>`. */
 export function splitIpcacheSuffix(suffix: string): { ip: string; prefixLen?: number } {
   const i = suffix.lastIndexOf('/');

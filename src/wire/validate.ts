@@ -1,4 +1,5 @@
 import type { MaxConnectedClusters } from './cluster.js';
+import { objectRef } from './object-ref.js';
 import type { ClusterService } from './cluster-service.js';
 import { ValidationError } from './errors.js';
 import type { IdentityEntry } from './identity.js';
@@ -45,7 +46,7 @@ export function validateRemoteNode(keySuffix: string, node: Node, remote: Remote
 }
 
 function checkNamespacedName(kind: string, keySuffix: string, namespace: string, name: string): void {
-  const got = `${namespace}/${name}`;
+  const got = objectRef(namespace, name);
   if (got !== keySuffix)
     throw new ValidationError(`${kind} key suffix "${keySuffix}" does not match namespace/name "${got}"`);
 }

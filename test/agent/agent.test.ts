@@ -6,13 +6,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Etcd3 } from 'etcd3';
 import { Agent } from '../../src/agent/agent.js';
-import { AgentClient } from '../../src/agent/api-client.js';
-import { AgentApiServer } from '../../src/agent/api-server.js';
+import { AgentClient } from '../../src/agent/api/api-client.js';
+import { AgentApiServer } from '../../src/agent/api/api-server.js';
 import type {
   ClusterMeshHandle,
   RemoteClusterSink,
   RemoteClusterStatus,
-} from '../../src/agent/remote-cluster-types.js';
+} from '../../src/agent/remote/remote-cluster-types.js';
 import { LocalClusterSource } from '../../src/k8s/local-source.js';
 import { ObjectStore } from '../../src/k8s/object-store.js';
 import { registry } from '../../src/observe/metrics.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ClusterDirectory } from '../../src/agent/cluster-directory.js';
-import { IdentityCache } from '../../src/agent/identity-cache.js';
-import { Ipcache, normalizePrefix } from '../../src/agent/ipcache.js';
+import { ClusterDirectory } from '../../src/agent/tables/cluster-directory.js';
+import { IdentityCache } from '../../src/agent/tables/identity-cache.js';
+import { Ipcache, normalizePrefix } from '../../src/agent/tables/ipcache.js';
 import type { IPIdentityPair } from '../../src/wire/index.js';
 
 function pair(ip: string, id: number, extra: Partial<IPIdentityPair> = {}): IPIdentityPair {

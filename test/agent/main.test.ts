@@ -6,7 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { AgentClient } from '../../src/agent/api-client.js';
+import { AgentClient } from '../../src/agent/api/api-client.js';
 import { agentRunOptions, runAgent, type AgentRunOptions } from '../../src/agent/main.js';
 import { ObjectStore } from '../../src/k8s/object-store.js';
 import { writeTestClusterRecord } from '../harness/cluster-record.js';

@@ -12,13 +12,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from '../../src/agent/agent.js';
-import { AgentClient } from '../../src/agent/api-client.js';
-import { AgentApiServer } from '../../src/agent/api-server.js';
+import { AgentClient } from '../../src/agent/api/api-client.js';
+import { AgentApiServer } from '../../src/agent/api/api-server.js';
 import type {
   ClusterMeshHandle,
   RemoteClusterSink,
   RemoteClusterStatus,
-} from '../../src/agent/remote-cluster-types.js';
+} from '../../src/agent/remote/remote-cluster-types.js';
 import { SAMPLE_SERVER_ANNOTATION } from '../../src/agent/sample-servers.js';
 import { LocalClusterSource } from '../../src/k8s/local-source.js';
 import { ObjectStore } from '../../src/k8s/object-store.js';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PolicyEngine, ipcachePodLocator, tracePolicy } from '../../src/agent/policy/index.js';
-import type { IpcacheEntry } from '../../src/agent/ipcache.js';
+import type { IpcacheEntry } from '../../src/agent/tables/ipcache.js';
 import { allowClientPolicy, describeTally, formatReport, sampleObjects, tally } from '../../src/mesh/connectivity.js';
 import { combineTraces, formatTrace } from '../../src/cli/policy-command.js';
 import { validateObject } from '../../src/k8s/schemas.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ServiceTable } from '../../src/agent/service-table.js';
-import type { MergedService } from '../../src/agent/service-merger.js';
+import { ServiceTable } from '../../src/agent/tables/service-table.js';
+import type { MergedService } from '../../src/agent/tables/service-merger.js';
 import { clusterService, service, slice, type SvcOpts } from './fixtures.js';
 
 const LOCAL = 'c1';

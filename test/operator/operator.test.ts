@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { CiliumEndpoint, CiliumIdentity, Pod } from '../../src/k8s/types.js';
 import { IDENTITY_LOCAL_OFFSET } from '../../src/operator/identity-allocator.js';
 import { identityRange } from '../../src/wire/index.js';
-import { parseIpRange, rangeContains } from '../../src/wire/ip-range.js';
+import { parseIpRange, rangeContains } from '../../src/wire/ip.js';
 import { CLUSTER, eventually, pod, service, useSuiteEtcd } from './helpers.js';
 
 const range = identityRange(CLUSTER.id, CLUSTER.maxConnectedClusters);

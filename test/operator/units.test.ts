@@ -4,7 +4,7 @@ import { nodeLayout } from '../../src/operator/cluster-layout.js';
 import { IdPool } from '../../src/operator/id-pool.js';
 import { IpAllocator } from '../../src/operator/ip-allocator.js';
 import { PodIpam } from '../../src/operator/pod-ipam.js';
-import { WorkQueue } from '../../src/operator/work-queue.js';
+import { WorkQueue } from '../../src/k8s/work-queue.js';
 import { CLUSTER, pod } from './helpers.js';
 
 describe('operator building blocks', () => {

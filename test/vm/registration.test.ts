@@ -10,13 +10,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Etcd3 } from 'etcd3';
 import { ClustermeshApiserver } from '../../src/apiserver/apiserver.js';
-import { AgentClient } from '../../src/agent/api-client.js';
-import { runExternalWorkloadAgent } from '../../src/agent/external-workload.js';
+import { AgentClient } from '../../src/agent/api/api-client.js';
+import { runExternalWorkloadAgent } from '../../src/agent/external-workload/external-workload.js';
 import {
   DuplicateRegistrationError,
   ExternalWorkloadRegistrar,
   RegistrationError,
-} from '../../src/agent/external-workload-registration.js';
+} from '../../src/agent/external-workload/registration.js';
 import { LocalClusterSource } from '../../src/k8s/local-source.js';
 import { ObjectStore } from '../../src/k8s/object-store.js';
 import type { CiliumExternalWorkload } from '../../src/k8s/types.js';

@@ -3,7 +3,7 @@
  * unreachable clusters already out), by Maglev over the flow hash, or at random. The Maglev table is rebuilt only
  * when the frontend's backend set changes.
  */
-import { formatL3n4, type MergedBackend } from '../service-merger.js';
+import { formatL3n4, type MergedBackend } from '../tables/service-merger.js';
 import { flowHash, MAGLEV_TABLE_SIZE, maglevTable } from './maglev.js';
 
 export type LbAlgorithm = 'maglev' | 'random';

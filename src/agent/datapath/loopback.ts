@@ -1,5 +1,5 @@
 /** The datapath opens sockets on loopback addresses only: IPs in other ranges are data, never destinations. */
-import { parseAddress } from '../policy/cidr.js';
+import { parseAddress } from '../../wire/index.js';
 
 const LOOPBACK_V4_FIRST_OCTET = 127n;
 

@@ -10,11 +10,11 @@
  */
 import net from 'node:net';
 import { logger } from '../../observe/logger.js';
-import { ReservedIdentity } from '../../wire/index.js';
-import type { IpcacheEntry } from '../ipcache.js';
+import { ReservedIdentity, objectRef } from '../../wire/index.js';
+import type { IpcacheEntry } from '../tables/ipcache.js';
 import type { PolicyEngine } from '../policy/engine.js';
 import type { Direction, L4Protocol, Verdict } from '../policy/types.js';
-import { formatL3n4, type MergedBackend, type MergedFrontend, type MergedService } from '../service-merger.js';
+import { formatL3n4, type MergedBackend, type MergedFrontend, type MergedService } from '../tables/service-merger.js';
 import { BackendSelector, type LbAlgorithm } from './backend-selector.js';
 import { isLoopbackV4 } from './loopback.js';
 import { MAGLEV_TABLE_SIZE } from './maglev.js';
@@ -150,9 +150,9 @@ export class ServiceProxy {
 
   /** Brings the proxy to exactly these services. */
   sync(services: readonly MergedService[]): void {
-    const refs = new Set(services.map((s) => `${s.namespace}/${s.name}`));
+    const refs = new Set(services.map((s) => objectRef(s.namespace, s.name)));
     for (const ref of [...this.byService.keys()]) if (!refs.has(ref)) this.onServiceChange(ref, undefined);
-    for (const s of services) this.onServiceChange(`${s.namespace}/${s.name}`, s);
+    for (const s of services) this.onServiceChange(objectRef(s.namespace, s.name), s);
   }
 
   private removeFrontend(key: string): void {

@@ -7,6 +7,7 @@
  */
 import net from 'node:net';
 import { logger } from '../../observe/logger.js';
+import { ipFamily } from '../../wire/index.js';
 import type { PolicyEngine } from '../policy/engine.js';
 import type { L4Protocol, Verdict } from '../policy/types.js';
 import { isLoopbackV4 } from './loopback.js';
@@ -67,8 +68,8 @@ export function parseTunnelHeader(line: string): TunnelHeader {
   if (v !== TUNNEL_PROTOCOL_VERSION) throw new TunnelProtocolError(`unsupported tunnel version ${String(v)}`);
   if (typeof srcIdentity !== 'number' || !Number.isInteger(srcIdentity) || srcIdentity < 0)
     throw new TunnelProtocolError('srcIdentity must be a non-negative integer');
-  if (typeof srcIp !== 'string' || net.isIP(srcIp) === 0) throw new TunnelProtocolError('srcIp must be an IP');
-  if (typeof dstIp !== 'string' || net.isIP(dstIp) === 0) throw new TunnelProtocolError('dstIp must be an IP');
+  if (typeof srcIp !== 'string' || ipFamily(srcIp) === undefined) throw new TunnelProtocolError('srcIp must be an IP');
+  if (typeof dstIp !== 'string' || ipFamily(dstIp) === undefined) throw new TunnelProtocolError('dstIp must be an IP');
   if (typeof dstPort !== 'number' || !Number.isInteger(dstPort) || dstPort < 1 || dstPort > 65535)
     throw new TunnelProtocolError('dstPort must be a port');
   if (proto !== 'TCP') throw new TunnelProtocolError('only TCP is carried');

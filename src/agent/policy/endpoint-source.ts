@@ -1,6 +1,6 @@
 /** The policy engine's view of a CiliumEndpoint: its id, identity, identity labels and addresses. */
 import type { CiliumEndpoint } from '../../k8s/types.js';
-import { canonicalIp } from '../../wire/index.js';
+import { canonicalIp, objectRef } from '../../wire/index.js';
 import type { LocalEndpoint } from './types.js';
 
 /** Undefined while the endpoint has no identity yet (no policy can be computed for it). */
@@ -16,7 +16,7 @@ export function localEndpointOf(cep: CiliumEndpoint, identityLabels?: readonly s
   }
   const namespace = cep.metadata.namespace ?? '';
   return {
-    id: `${namespace}/${cep.metadata.name}`,
+    id: objectRef(namespace, cep.metadata.name),
     namespace,
     identity: id,
     labels: cep.status?.identity?.labels ?? identityLabels ?? [],

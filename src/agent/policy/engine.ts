@@ -13,11 +13,13 @@ import {
   IDENTITY_SCOPE_LOCAL,
   LabelSource,
   NAMESPACE_LABEL,
+  parseAddress,
+  rangeHasAddress,
   RESERVED_IDENTITY_NAMES,
   ReservedIdentity,
+  type IpRange,
   type Label,
 } from '../../wire/index.js';
-import { addressInPrefix, parseAddress, type Prefix } from './cidr.js';
 import { parsePolicy, policyName, type ParsedPolicy, type ParsedRule, type PeerRule } from './parse-policy.js';
 import { identityEntry, SelectorCache, type SelectionChange } from './selector-cache.js';
 import { labelRecord, type LabelRecord } from './selector.js';
@@ -135,7 +137,7 @@ export class PolicyEngine {
   private readonly owner = new Map<PeerRule, ParsedRule>();
   private readonly selectorUsers = new Map<string, Set<PeerRule>>();
   /** Prefix text -> its CIDR identity and how many policy references hold it. */
-  private readonly cidrIds = new Map<string, { id: number; prefix: Prefix; refs: number }>();
+  private readonly cidrIds = new Map<string, { id: number; range: IpRange; refs: number }>();
   private nextCidrId = 1;
   private endpointRebuilds = 0;
   private incrementalUpdates = 0;
@@ -258,7 +260,7 @@ export class PolicyEngine {
 
   // ---- CIDR identities ----
 
-  private *policyPrefixes(p: ParsedPolicy): Generator<Prefix> {
+  private *policyPrefixes(p: ParsedPolicy): Generator<IpRange> {
     for (const r of p.rules) {
       for (const pr of r.entries) {
         for (const peer of pr.peers) {
@@ -271,24 +273,24 @@ export class PolicyEngine {
   }
 
   private acquireCidrs(p: ParsedPolicy): void {
-    for (const prefix of this.policyPrefixes(p)) {
-      const c = this.cidrIds.get(prefix.text);
+    for (const range of this.policyPrefixes(p)) {
+      const c = this.cidrIds.get(range.cidr);
       if (c) {
         c.refs++;
         continue;
       }
       const id = (IDENTITY_SCOPE_LOCAL | this.nextCidrId++) >>> 0;
-      this.cidrIds.set(prefix.text, { id, prefix, refs: 1 });
-      const labels = [`${LabelSource.Cidr}:${prefix.text}`, `${LabelSource.Reserved}:world`];
-      this.applyChanges(this.cache.upsertIdentity(identityEntry(id, labels, prefix)));
+      this.cidrIds.set(range.cidr, { id, range, refs: 1 });
+      const labels = [`${LabelSource.Cidr}:${range.cidr}`, `${LabelSource.Reserved}:world`];
+      this.applyChanges(this.cache.upsertIdentity(identityEntry(id, labels, range)));
     }
   }
 
   private releaseCidrs(p: ParsedPolicy): void {
-    for (const prefix of this.policyPrefixes(p)) {
-      const c = this.cidrIds.get(prefix.text);
+    for (const range of this.policyPrefixes(p)) {
+      const c = this.cidrIds.get(range.cidr);
       if (!c || --c.refs > 0) continue;
-      this.cidrIds.delete(prefix.text);
+      this.cidrIds.delete(range.cidr);
       this.applyChanges(this.cache.deleteIdentity(c.id));
     }
   }
@@ -304,7 +306,7 @@ export class PolicyEngine {
     if (!a) return identity || ReservedIdentity.World;
     let best: { id: number; len: number } | undefined;
     for (const c of this.cidrIds.values()) {
-      if (addressInPrefix(c.prefix, a) && (!best || c.prefix.len > best.len)) best = { id: c.id, len: c.prefix.len };
+      if (rangeHasAddress(c.range, a) && (!best || c.range.prefix > best.len)) best = { id: c.id, len: c.range.prefix };
     }
     return best?.id ?? (identity || ReservedIdentity.World);
   }

@@ -7,8 +7,8 @@
  * half a policy is a different policy.
  */
 import type { CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy } from '../../k8s/types.js';
-import { CLUSTER_LABEL, NAMESPACE_LABEL } from '../../wire/index.js';
-import { CidrError, cidrRuleKey, parsePrefix, prefixContains, type CidrRule } from './cidr.js';
+import { CidrError, CLUSTER_LABEL, NAMESPACE_LABEL, parsePrefix, rangeCovers } from '../../wire/index.js';
+import { cidrRuleKey, type CidrRule } from './cidr.js';
 import {
   ANY_SOURCE,
   compileNormal,
@@ -226,7 +226,7 @@ class Parser {
     const base = this.cidr(raw.cidr, `${path}.cidr`);
     const except = this.list(raw.except, `${path}.except`).map((e, i) => this.cidr(e, `${path}.except[${i}]`).cidr);
     for (const [i, e] of except.entries()) {
-      if (!prefixContains(base.cidr, e)) this.fail(`${path}.except[${i}]`, `${e.text} is not inside ${base.cidr.text}`);
+      if (!rangeCovers(base.cidr, e)) this.fail(`${path}.except[${i}]`, `${e.cidr} is not inside ${base.cidr.cidr}`);
     }
     return { cidr: base.cidr, except };
   }

@@ -5,7 +5,8 @@
  */
 import type { LabelMatcher } from '../../k8s/label-selector.js';
 import { ReservedIdentity } from '../../wire/index.js';
-import { cidrRuleSelects, type CidrRule, type Prefix } from './cidr.js';
+import type { IpRange } from '../../wire/index.js';
+import { cidrRuleSelects, type CidrRule } from './cidr.js';
 import type { PeerSelectorSpec } from './parse-policy.js';
 import { compileNormal, labelRecord, type LabelRecord } from './selector.js';
 
@@ -15,7 +16,7 @@ export interface IdentityEntry {
   labels: readonly string[];
   record: LabelRecord;
   /** Set for CIDR identities: the prefix the identity stands for. */
-  prefix?: Prefix;
+  prefix?: IpRange;
 }
 
 export interface SelectionChange {
@@ -38,7 +39,7 @@ const WORLD_IDS: Record<4 | 6, readonly number[]> = {
 
 function cidrTest(rule: CidrRule): (e: IdentityEntry) => boolean {
   // A /0 also selects the world identities: addresses outside every policy prefix resolve to them.
-  const world = rule.cidr.len === 0 ? new Set(WORLD_IDS[rule.cidr.family]) : undefined;
+  const world = rule.cidr.prefix === 0 ? new Set(WORLD_IDS[rule.cidr.family]) : undefined;
   return (e) => (e.prefix ? cidrRuleSelects(rule, e.prefix) : (world?.has(e.id) ?? false));
 }
 
@@ -46,7 +47,7 @@ function labelTest(m: LabelMatcher): (e: IdentityEntry) => boolean {
   return (e) => m(e.record);
 }
 
-export function identityEntry(id: number, labels: readonly string[], prefix?: Prefix): IdentityEntry {
+export function identityEntry(id: number, labels: readonly string[], prefix?: IpRange): IdentityEntry {
   const e: IdentityEntry = { id, labels, record: labelRecord(labels) };
   if (prefix) e.prefix = prefix;
   return e;

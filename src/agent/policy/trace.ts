@@ -4,7 +4,8 @@
  * decided each, or that nothing selected the endpoint. Policies are per cluster: the ingress side of a pod in
  * another cluster is that cluster's agent's to judge, and the trace says so.
  */
-import type { IpcacheEntry } from '../ipcache.js';
+import { objectRef } from '../../wire/index.js';
+import type { IpcacheEntry } from '../tables/ipcache.js';
 import type { PolicyEngine } from './engine.js';
 import { PolicyError, type Direction, type L4Protocol, type Verdict } from './types.js';
 
@@ -123,7 +124,7 @@ export function tracePolicy(engine: PolicyEngine, locator: PodLocator, req: Trac
     const s = splitPod(req.srcPod, local, '--src-pod');
     const found = locator.findPod(s.cluster, s.namespace, s.name);
     if (!found) throw new TraceError(`--src-pod: no pod ${s.cluster}/${s.namespace}/${s.name} in the ipcache`);
-    const epId = `${s.namespace}/${s.name}`;
+    const epId = objectRef(s.namespace, s.name);
     src = {
       pod: `${s.cluster}/${epId}`,
       cluster: s.cluster,
@@ -141,7 +142,7 @@ export function tracePolicy(engine: PolicyEngine, locator: PodLocator, req: Trac
   const d = splitPod(req.dstPod, local, '--dst-pod');
   const dfound = locator.findPod(d.cluster, d.namespace, d.name);
   if (!dfound) throw new TraceError(`--dst-pod: no pod ${d.cluster}/${d.namespace}/${d.name} in the ipcache`);
-  const dstId = `${d.namespace}/${d.name}`;
+  const dstId = objectRef(d.namespace, d.name);
   const dst: TracePeer = {
     pod: `${d.cluster}/${dstId}`,
     cluster: d.cluster,

@@ -1,9 +1,12 @@
-import { RemoteClusterManager } from '../../kvstore/remote/index.js';
+import {
+  RemoteClusterManager,
+  defaultRemoteClusterTuning,
+  type RemoteClusterTuning,
+} from '../../kvstore/remote/index.js';
 import { logger } from '../../observe/logger.js';
-import type { MaxConnectedClusters } from '../../wire/index.js';
-import type { ClusterMeshHandle, ClusterMeshOptions, RemoteClusterStatus } from '../remote-cluster-types.js';
+import type { ClusterMeshHandle, ClusterMeshOptions, RemoteClusterStatus } from './remote-cluster-types.js';
 import { remoteClusters } from './metrics.js';
-import { RemoteCluster, defaultRemoteClusterTuning, type RemoteClusterTuning } from './remote-cluster.js';
+import { RemoteCluster } from './remote-cluster.js';
 
 /** Cilium's default bound of the wait for remote clusters' initial sync at agent start. */
 export const SYNC_TIMEOUT_MS = 60_000;
@@ -21,9 +24,7 @@ export interface ClusterMeshTuning extends Partial<RemoteClusterTuning> {
  * shared RemoteClusterManager (which keeps cluster IDs unique across remotes).
  */
 export class ClusterMesh implements ClusterMeshHandle {
-  readonly localClusterName: string;
-  readonly localClusterId: number;
-  readonly localMaxConnectedClusters: MaxConnectedClusters;
+  private readonly localClusterName: string;
   private readonly manager: RemoteClusterManager<RemoteCluster>;
   private readonly nodeName: string;
   private started = false;
@@ -34,8 +35,6 @@ export class ClusterMesh implements ClusterMeshHandle {
     tuning: ClusterMeshTuning = {},
   ) {
     this.localClusterName = opts.localClusterName;
-    this.localClusterId = opts.localClusterId;
-    this.localMaxConnectedClusters = opts.localMaxConnectedClusters;
     this.nodeName = tuning.nodeName ?? defaultRemoteClusterTuning().nodeName;
     this.manager = new RemoteClusterManager<RemoteCluster>({
       localClusterName: opts.localClusterName,
@@ -103,18 +102,5 @@ export class ClusterMesh implements ClusterMeshHandle {
     if (this.stopped) return;
     this.stopped = true;
     await this.manager.stop();
-  }
-
-  /** Cluster IDs held by remotes other than `self`. */
-  otherRemoteIds(self: string): ReadonlyMap<number, string> {
-    return this.manager.otherRemoteIds(self);
-  }
-
-  claimClusterId(remote: string, id: number): void {
-    this.manager.claimClusterId(remote, id);
-  }
-
-  releaseClusterId(remote: string): void {
-    this.manager.releaseClusterId(remote);
   }
 }

@@ -54,6 +54,22 @@ export const remoteClusterCacheRevocations = targetGauge(
   'The total number of cache revocations related to the remote cluster',
 );
 
+/**
+ * cmesh's own (Cilium has none): every state transition of a remote cluster link, by its from and to states. Kept
+ * when the remote leaves: its last count is the removal itself.
+ */
+export const remoteClusterStateTransitions = (): Counter<TargetLabels | 'from' | 'to'> =>
+  metric(
+    'cilium_clustermesh_remote_cluster_state_transitions_total',
+    (registers) =>
+      new Counter({
+        name: 'cilium_clustermesh_remote_cluster_state_transitions_total',
+        help: 'The number of state transitions of the link to the remote cluster',
+        labelNames: [...TARGET_LABELS, 'from', 'to'] as const,
+        registers,
+      }),
+  );
+
 /** Entries from a remote skipped because they failed to decode or validate (Cilium only logs them). */
 export const remoteClusterInvalidEntries = (): Counter<TargetLabels | 'resource'> =>
   metric(

@@ -1,9 +1,10 @@
 import { toError } from '../../kvstore/index.js';
 import {
   RemoteClusterLink,
-  remoteConfigView,
   defaultRemoteClusterTuning,
+  type LinkStateListener,
   type RemoteClusterHandler,
+  type RemoteLinkState,
   type RemoteClusterMeshView,
   type RemoteClusterTuning,
   type RemoteSessionWork,
@@ -14,7 +15,7 @@ import {
   type MeshResource,
   type RemoteClusterIdentity,
 } from '../../wire/index.js';
-import type { RemoteClusterSink, RemoteClusterStatus } from '../remote-cluster-types.js';
+import type { RemoteClusterSink, RemoteClusterStatus } from './remote-cluster-types.js';
 import {
   forgetRemoteClusterMetrics,
   remoteClusterCacheRevocations,
@@ -23,11 +24,10 @@ import {
   remoteClusterLastFailureTs,
   remoteClusterNodes,
   remoteClusterReadiness,
+  remoteClusterStateTransitions,
   type RemoteMetricLabels,
 } from './metrics.js';
 import { RemoteStores } from './remote-stores.js';
-
-export { defaultRemoteClusterTuning, type RemoteClusterMeshView, type RemoteClusterTuning };
 
 export interface RemoteClusterOptions {
   name: string;
@@ -84,6 +84,9 @@ export class RemoteCluster implements RemoteClusterHandler {
           remoteClusterFailures().set(this.labels, count);
           remoteClusterLastFailureTs().set(this.labels, last.getTime() / 1000);
         },
+        transition: (from, to) => {
+          remoteClusterStateTransitions().inc({ ...this.labels, from, to });
+        },
       },
     });
   }
@@ -97,6 +100,16 @@ export class RemoteCluster implements RemoteClusterHandler {
     return this.link.isReady;
   }
 
+  /** The link's state: connecting, syncing, ready, unreachable, draining or removed. */
+  get linkState(): RemoteLinkState {
+    return this.link.linkState;
+  }
+
+  /** Tells `listener` of every state transition of the link; the returned function unsubscribes. */
+  subscribe(listener: LinkStateListener): () => void {
+    return this.link.subscribe(listener);
+  }
+
   start(): void {
     this.link.start();
   }
@@ -108,17 +121,12 @@ export class RemoteCluster implements RemoteClusterHandler {
 
   /** Stops the connection and keeps every entry (the agent is shutting down, not the remote leaving). */
   async stop(): Promise<void> {
-    clearTimeout(this.ttlTimer);
-    this.ttlTimer = undefined;
-    await this.link.stop();
-    await this.stores?.stopAll();
+    await this.shutdown(false);
   }
 
   /** The remote left the mesh (its config file is gone): stop and delete everything learned from it. */
   async remove(): Promise<void> {
-    await this.stop();
-    await this.stores?.drainAll();
-    this.stores = undefined;
+    await this.shutdown(true);
     forgetRemoteClusterMetrics(this.labels);
     this.link.setStatus('removed');
     this.link.log.info('remote cluster disconnected; its entries were removed');
@@ -126,21 +134,12 @@ export class RemoteCluster implements RemoteClusterHandler {
 
   status(): RemoteClusterStatus {
     const s = this.stores;
-    const st = this.link.state();
-    const cfg = st.config;
     return {
-      name: this.name,
-      ready: st.ready,
-      connected: st.connected,
-      status: st.status,
+      ...this.link.status(),
       numNodes: s?.nodes.size ?? 0,
       numEndpoints: s?.ip.size ?? 0,
       numIdentities: s?.identities.size ?? 0,
       numSharedServices: s?.sharedServices ?? 0,
-      numFailures: st.numFailures,
-      lastFailure: st.lastFailure?.toISOString() ?? null,
-      lastFailureMessage: st.lastFailureMessage ?? null,
-      config: remoteConfigView(cfg),
       synced: {
         nodes: s?.isSynced('nodes') ?? false,
         services: s?.isSynced('services') ?? false,
@@ -163,6 +162,7 @@ export class RemoteCluster implements RemoteClusterHandler {
       this.stores = undefined;
     }
     this.heldId = cfg.id;
+    this.sink.setClusterId(this.name, cfg.id);
     this.identity = { name: this.name, id: cfg.id, maxConnectedClusters: this.localMaxConnectedClusters };
     if (this.stores && this.stores.cached !== cfg.capabilities.cached) {
       // Direct and cached data live under different prefixes: the old stores cannot reconcile the new ones.
@@ -212,6 +212,18 @@ export class RemoteCluster implements RemoteClusterHandler {
     };
     stores.nodes.addObserver({ onUpsert: update, onDelete: update });
     return stores;
+  }
+
+  /** Stops the link; while it drains, the stores stop and, when the remote left, delete what they delivered. */
+  private async shutdown(drain: boolean): Promise<void> {
+    clearTimeout(this.ttlTimer);
+    this.ttlTimer = undefined;
+    await this.link.stop(async () => {
+      await this.stores?.stopAll();
+      if (!drain) return;
+      await this.stores?.drainAll();
+      this.stores = undefined;
+    });
   }
 
   private armCacheTtl(): void {

@@ -20,7 +20,7 @@ import {
   type RemoteClusterIdentity,
   type ServiceExport,
 } from '../../wire/index.js';
-import type { RemoteClusterSink } from '../remote-cluster-types.js';
+import type { RemoteClusterSink } from './remote-cluster-types.js';
 
 /** The resources a remote must have synced before it counts as ready (Cilium: nodes, services, identities, ipcache). */
 export const READINESS_RESOURCES: readonly MeshResource[] = ['nodes', 'services', 'identities', 'ip'];
@@ -50,6 +50,7 @@ export class RemoteStores {
   readonly identities: WatchStore<IdentityEntry>;
   readonly ip: WatchStore<IPIdentityPair>;
   private serviceExportStore: WatchStore<ServiceExport> | undefined;
+  private syncListener: (() => void) | undefined;
 
   constructor(private readonly opts: RemoteStoresOptions) {
     this.cached = opts.cached;
@@ -139,9 +140,19 @@ export class RemoteStores {
     return this.store(resource)?.isSynced ?? false;
   }
 
-  /** Every resource needed for readiness synced in the current session. */
+  setSyncListener(listener: (() => void) | undefined): void {
+    this.syncListener = listener;
+  }
+
+  /**
+   * Every resource needed for readiness synced in the current session, and so did the service exports when their
+   * store runs in it: readiness is pushed the moment the last store lists, and a status read then must not find a
+   * store that started with the others still listing.
+   */
   get ready(): boolean {
-    return READINESS_RESOURCES.every((r) => this.isSynced(r));
+    if (!READINESS_RESOURCES.every((r) => this.isSynced(r))) return false;
+    const exports = this.serviceExportStore;
+    return !exports?.isWatching || exports.isSynced;
   }
 
   /** Turns the service export store on or off to follow the remote's config. */
@@ -203,6 +214,9 @@ export class RemoteStores {
         }
       },
       ...(observer ? { observer } : {}),
+      onSessionSynced: () => {
+        this.syncListener?.();
+      },
       ...(this.opts.listWatcher ? { listWatcher: this.opts.listWatcher } : {}),
     });
   }

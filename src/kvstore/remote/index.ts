@@ -4,6 +4,7 @@
  * cluster ID bookkeeping. Components plug in what they read from each remote.
  */
 export * from './config-directory.js';
+export * from './link-state.js';
 export * from './remote-cluster-manager.js';
 export * from './remote-link.js';
 export * from './remote-session.js';

@@ -1,3 +1,7 @@
+/**
+ * One remote cluster's connection lifecycle, shared by the agent and KVStoreMesh: a restartable loop driving the
+ * link's state machine (link-state.ts) through connect, config validation, sessions and reconnects.
+ */
 import { hostname } from 'node:os';
 import type { Etcd3 } from 'etcd3';
 import { logger, type Logger } from '../../observe/logger.js';
@@ -13,13 +17,13 @@ import { Backoff, sleep, type BackoffOptions } from '../backoff.js';
 import { DIAL_TIMEOUT_MS, createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../client.js';
 import { toError } from '../errors.js';
 import { HEARTBEAT_STALE_AFTER_MS } from '../heartbeat.js';
+import { LinkStateMachine, type LinkStateListener, type RemoteLinkState } from './link-state.js';
 import { RemoteSession, type RemoteSessionWork, type SessionTimings } from './remote-session.js';
 
 /** Probing every few seconds bounds the detection of a silent partition; a broken stream triggers a probe at once. */
 export const PROBE_INTERVAL_MS = 5_000;
 export const PROBE_TIMEOUT_MS = 5_000;
 export const PROBE_FAILURE_THRESHOLD = 2;
-export const READINESS_POLL_MS = 50;
 
 const log = logger('clustermesh');
 
@@ -51,7 +55,6 @@ export function defaultRemoteClusterTuning(): RemoteClusterTuning {
     probeTimeoutMs: PROBE_TIMEOUT_MS,
     probeFailureThreshold: PROBE_FAILURE_THRESHOLD,
     heartbeatStaleMs: HEARTBEAT_STALE_AFTER_MS,
-    readinessPollMs: READINESS_POLL_MS,
     connectTimeoutMs: DIAL_TIMEOUT_MS,
     backoff: {},
     nodeName: hostname(),
@@ -71,10 +74,12 @@ export interface RemoteClusterHandler {
   onLost?(reason: string): void;
 }
 
-/** Where the lifecycle reports readiness and failures (each component has its own metric names). */
+/** Where the lifecycle reports readiness, failures and state transitions (each component has its own metric names). */
 export interface RemoteClusterLinkMetrics {
   setReady(ready: boolean): void;
   setFailures(count: number, last: Date): void;
+  /** Counts one state transition. */
+  transition(from: RemoteLinkState, to: RemoteLinkState): void;
 }
 
 export interface RemoteClusterLinkOptions {
@@ -87,13 +92,13 @@ export interface RemoteClusterLinkOptions {
   log?: Logger;
 }
 
-/** The lifecycle's view of a remote, for status reports. */
 /** How a remote's cluster config shows in status views (agent and kvstoremesh alike). */
 export interface RemoteConfigView {
   clusterID: number;
   maxConnectedClusters: number;
   syncedCanaries: boolean;
   serviceExportsEnabled: boolean | null;
+  /** Read from a KVStoreMesh cache (`cilium/cache/...`). */
   cached: boolean;
 }
 
@@ -109,20 +114,26 @@ export function remoteConfigView(cfg: ClusterConfig | undefined): RemoteConfigVi
     : null;
 }
 
-export interface RemoteClusterLinkState {
+/**
+ * The one remote-cluster status: what the agent and KVStoreMesh report of each remote (each adds its own fields)
+ * and what the CLI reads back. `ready` and `connected` are derived from the link's state.
+ */
+export interface RemoteLinkStatus {
   name: string;
+  /** Connected, config retrieved and valid, and everything needed for readiness synced. */
   ready: boolean;
   connected: boolean;
+  /** Human-readable progress or outcome, e.g. "waiting for cluster config", "ready", "unreachable: ...". */
   status: string;
-  config: ClusterConfig | undefined;
   /**
    * Established connections lost (Cilium's failure count, and the time of the last): a remote that stays down
    * counts once, however many reconnection attempts fail meanwhile.
    */
   numFailures: number;
-  lastFailure: Date | undefined;
+  lastFailure: string | null;
   /** The last error of any kind: a lost connection or a failed attempt (an invalid config, etcd unreachable). */
-  lastFailureMessage: string | undefined;
+  lastFailureMessage: string | null;
+  config: RemoteConfigView | null;
 }
 
 /** The remote's cluster config could not be parsed. */
@@ -182,15 +193,13 @@ export class RemoteClusterLink {
   /** Work to run between two attempts (e.g. the agent's cache revocation), queued by interrupt(). */
   private readonly between: (() => Promise<void>)[] = [];
   private config: ClusterConfig | undefined;
-  private connected = false;
+  private readonly machine = new LinkStateMachine();
   private everConnected = false;
-  private ready = false;
   private statusText = 'waiting for initial connection to be established';
   private failures = 0;
   private lastFailure: Date | undefined;
   private lastFailureMessage: string | undefined;
-  private readonly firstReady: Promise<void>;
-  private resolveFirstReady!: () => void;
+  private readonly firstReady: Promise<unknown>;
 
   constructor(opts: RemoteClusterLinkOptions) {
     this.name = opts.name;
@@ -201,19 +210,41 @@ export class RemoteClusterLink {
     this.tuning = { ...defaultRemoteClusterTuning(), ...opts.tuning };
     this.backoff = new Backoff(this.tuning.backoff);
     this.log = opts.log ?? log.child({ clusterName: this.name, config: this.configFile });
-    this.firstReady = new Promise((resolve) => {
-      this.resolveFirstReady = resolve;
+    this.machine.subscribe((from, to, reason) => {
+      // While the remote stays away, each retry goes unreachable -> connecting -> unreachable: debug, not info.
+      const retrying =
+        (from === 'unreachable' && to === 'connecting') || (from === 'connecting' && to === 'unreachable');
+      this.log[retrying ? 'debug' : 'info']({ from, to, reason }, `remote cluster link ${to}`);
+      this.metrics?.transition(from, to);
+      if (from === 'ready' || to === 'ready') this.metrics?.setReady(to === 'ready');
     });
+    this.firstReady = this.machine.until((s) => s === 'ready' || s === 'removed');
     this.metrics?.setReady(false);
   }
 
   /** Resolves the first time the remote is ready, or when it is stopped. */
-  whenReady(): Promise<void> {
-    return this.firstReady;
+  async whenReady(): Promise<void> {
+    await this.firstReady;
+  }
+
+  /** The link's state: one of connecting, syncing, ready, unreachable, draining, removed. */
+  get linkState(): RemoteLinkState {
+    return this.machine.state;
+  }
+
+  /** Tells `listener` of every state transition; the returned function unsubscribes. */
+  subscribe(listener: LinkStateListener): () => void {
+    return this.machine.subscribe(listener);
   }
 
   get isReady(): boolean {
-    return this.ready;
+    return this.machine.state === 'ready';
+  }
+
+  /** The remote's etcd answered in the current attempt (the session may still be syncing). */
+  private get connected(): boolean {
+    const s = this.machine.state;
+    return s === 'syncing' || s === 'ready';
   }
 
   /** Whether a session ever started (the remote's config was retrieved and accepted). */
@@ -225,16 +256,16 @@ export class RemoteClusterLink {
     return this.config;
   }
 
-  state(): RemoteClusterLinkState {
+  status(): RemoteLinkStatus {
     return {
       name: this.name,
-      ready: this.ready,
+      ready: this.isReady,
       connected: this.connected,
       status: this.statusText,
-      config: this.config,
       numFailures: this.failures,
-      lastFailure: this.lastFailure,
-      lastFailureMessage: this.lastFailureMessage,
+      lastFailure: this.lastFailure?.toISOString() ?? null,
+      lastFailureMessage: this.lastFailureMessage ?? null,
+      config: remoteConfigView(this.config),
     };
   }
 
@@ -266,21 +297,38 @@ export class RemoteClusterLink {
     this.attemptCtl.abort();
   }
 
-  /** Stops the loop; the handler's readers are left as they are (the session stopped them). */
-  async stop(): Promise<void> {
+  /**
+   * Stops the loop (draining), runs `finish` (the component's own teardown: drain or keep what the remote
+   * delivered), and ends the link (removed). The handler's readers are left as they are (the session stopped them).
+   */
+  async stop(finish?: () => Promise<void>): Promise<void> {
     this.stopping = true;
+    this.enter('draining', 'stopped');
     this.attemptCtl.abort();
     await this.loop;
-    this.setReady(false);
-    this.connected = false;
     this.statusText = 'stopped';
-    this.resolveFirstReady();
+    try {
+      await finish?.();
+    } finally {
+      this.enter('removed', 'stopped');
+    }
+  }
+
+  /**
+   * Moves the state machine, unless the link is being stopped: the loop's late reports (a failure the abort
+   * caused) must not pull a draining link back. An illegal transition throws (a bug in this class).
+   */
+  private enter(to: RemoteLinkState, reason: string): void {
+    const s = this.machine.state;
+    if ((s === 'draining' || s === 'removed') && to !== 'removed') return;
+    this.machine.transition(to, reason);
   }
 
   /** A connection attempt failed: status line, last error and a warning; not counted (see numFailures). */
   private attemptFailed(message: string): void {
     this.lastFailureMessage = message;
     this.statusText = message;
+    this.enter('unreachable', message);
     this.log.warn({ failures: this.failures }, message);
   }
 
@@ -292,6 +340,7 @@ export class RemoteClusterLink {
     while (!this.stopping) {
       const ctl = new AbortController();
       this.attemptCtl = ctl;
+      this.enter('connecting', 'connection attempt');
       let retryNow = false;
       try {
         retryNow = await this.attempt(ctl.signal);
@@ -299,9 +348,9 @@ export class RemoteClusterLink {
         this.attemptFailed(`unexpected error: ${toError(err).message}`);
         this.log.error({ err }, 'remote cluster connection attempt failed unexpectedly');
       }
-      this.connected = false;
-      this.setReady(false);
       if (this.isStopping()) break;
+      // Aborted (config file change, cache revocation) or the cluster config changed: the next attempt starts now.
+      if (this.connected) this.enter('connecting', 'reconnecting');
       for (const task of this.between.splice(0)) {
         try {
           await task();
@@ -357,7 +406,6 @@ export class RemoteClusterLink {
       }
       if (aborted(signal)) return true;
       this.config = cfg;
-      this.connected = true;
       this.everConnected = true;
       handedOver = true;
       const session = new RemoteSession({
@@ -413,7 +461,7 @@ export class RemoteClusterLink {
         signal,
       );
       if (res === undefined) return undefined;
-      this.connected = true;
+      this.enter('syncing', 'remote etcd answered');
       const kv = res.kvs[0];
       if (kv) {
         try {
@@ -430,28 +478,20 @@ export class RemoteClusterLink {
   }
 
   private markReady(): void {
-    this.setReady(true);
     this.backoff.reset();
     this.statusText = 'ready';
+    this.enter('ready', 'initial sync done');
     this.handler.onReady?.();
-    this.resolveFirstReady();
   }
 
   /** Called by the session the moment it detects the loss. */
   private lost(reason: string): void {
     this.log.warn({ reason }, 'connection to remote cluster lost; reconnecting');
-    this.connected = false;
-    this.setReady(false);
+    this.enter('unreachable', reason);
     this.handler.onLost?.(reason);
     this.failures++;
     this.lastFailure = new Date();
     this.metrics?.setFailures(this.failures, this.lastFailure);
     this.attemptFailed(`unreachable: ${reason}; reconnecting`);
-  }
-
-  private setReady(ready: boolean): void {
-    if (this.ready === ready) return;
-    this.ready = ready;
-    this.metrics?.setReady(ready);
   }
 }

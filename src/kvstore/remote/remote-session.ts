@@ -1,3 +1,7 @@
+/**
+ * One connection's worth of work on a remote cluster: the readers behind their sync canaries, the heartbeat and
+ * the probes, ending on the first sign of trouble. Readiness is pushed by the readers' sync events.
+ */
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../../observe/logger.js';
 import {
@@ -30,6 +34,11 @@ export interface RemoteSessionWork {
   readonly ready: boolean;
   /** Ends the readers' sessions; their flags must be set synchronously (the client is closed right after). */
   stopAll(): Promise<void>;
+  /**
+   * Who to tell whenever a resource may have become synced (undefined: nobody). The session sets it while it runs,
+   * so that readiness is pushed by the readers rather than polled.
+   */
+  setSyncListener(listener: (() => void) | undefined): void;
 }
 
 /** Why a session ended. */
@@ -49,8 +58,6 @@ export interface SessionTimings {
   /** Consecutive failed probes that declare the connection lost (one suffices right after a watch stream error). */
   probeFailureThreshold: number;
   heartbeatStaleMs: number;
-  /** How often store sync progress is checked until the remote is ready. */
-  readinessPollMs: number;
 }
 
 export interface SessionOptions extends SessionTimings {
@@ -79,7 +86,7 @@ export class RemoteSession {
   private finish!: (end: SessionEnd) => void;
   private readonly done: Promise<SessionEnd>;
   private probeTimer: NodeJS.Timeout | undefined;
-  private readyTimer: NodeJS.Timeout | undefined;
+  private readyReported = false;
   private probeFailures = 0;
   private probing = false;
   private streamBroken = false;
@@ -111,7 +118,10 @@ export class RemoteSession {
       if (this.opts.config.capabilities.cached) this.startReachabilityWatch();
       this.startStores();
       this.scheduleProbe();
-      this.pollReadiness();
+      this.opts.work.setSyncListener(() => {
+        this.checkReadiness();
+      });
+      this.checkReadiness();
       return await this.done;
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -180,6 +190,7 @@ export class RemoteSession {
         if (!gated || resource === undefined || this.ended) return;
         this.seenCanaries.add(resource);
         work.start(resource, client);
+        this.checkReadiness(); // the status line names the canaries still awaited
       },
       onDelete: () => undefined, // a canary once seen stays valid for the session, as in Cilium
       onError: () => {
@@ -190,18 +201,16 @@ export class RemoteSession {
     this.canaries.start();
   }
 
-  private pollReadiness(): void {
-    const check = (): void => {
-      if (this.ended) return;
-      const { work } = this.opts;
-      if (work.ready) {
-        this.opts.onReady();
-        return;
-      }
-      this.opts.onProgress(this.progress());
-      this.readyTimer = setTimeout(check, this.opts.readinessPollMs);
-    };
-    check();
+  /** Runs at the start and on every sync event of the readers: reports progress, then readiness once. */
+  private checkReadiness(): void {
+    if (this.ended || this.readyReported) return;
+    const { work } = this.opts;
+    if (work.ready) {
+      this.readyReported = true;
+      this.opts.onReady();
+      return;
+    }
+    this.opts.onProgress(this.progress());
   }
 
   private progress(): string {
@@ -269,7 +278,7 @@ export class RemoteSession {
 
   private async teardown(): Promise<void> {
     clearTimeout(this.probeTimer);
-    clearTimeout(this.readyTimer);
+    this.opts.work.setSyncListener(undefined);
     // The stops set their flags synchronously; closing the client then fails the calls still pending (a range
     // to an unresponsive etcd would otherwise hold the teardown until its deadline).
     const stopping = Promise.all([

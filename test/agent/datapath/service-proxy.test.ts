@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { ClusterDirectory } from '../../../src/agent/cluster-directory.js';
+import { ClusterDirectory } from '../../../src/agent/tables/cluster-directory.js';
 import { PodServer, ServiceProxy } from '../../../src/agent/datapath/index.js';
-import { Ipcache } from '../../../src/agent/ipcache.js';
+import { Ipcache } from '../../../src/agent/tables/ipcache.js';
 import { PolicyEngine } from '../../../src/agent/policy/index.js';
-import { ServiceTable } from '../../../src/agent/service-table.js';
+import { ServiceTable } from '../../../src/agent/tables/service-table.js';
 import type { CiliumNetworkPolicy } from '../../../src/k8s/types.js';
 import { clusterService, service, slice } from '../fixtures.js';
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { ClusterDirectory } from '../../../src/agent/cluster-directory.js';
-import { Ipcache } from '../../../src/agent/ipcache.js';
+import { ClusterDirectory } from '../../../src/agent/tables/cluster-directory.js';
+import { Ipcache } from '../../../src/agent/tables/ipcache.js';
 import { ipcachePodLocator, tracePolicy, type PolicyEngine } from '../../../src/agent/policy/index.js';
 import { cnp, ID, LOCAL, newEngine, podLabels, REMOTE, webIngress } from './fixtures.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ClusterMesh } from '../../../src/agent/remote/cluster-mesh.js';
-import type { ClusterMeshOptions } from '../../../src/agent/remote-cluster-types.js';
+import type { ClusterMeshOptions } from '../../../src/agent/remote/remote-cluster-types.js';
 import { TcpProxy } from '../../k8s/tcp-proxy.js';
 import { ConfigDir, FAST, FakeRemote, RecordingSink, makeNode, sleepMs, waitFor } from './helpers.js';
 

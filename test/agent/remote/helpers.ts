@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
-import type { RemoteClusterSink } from '../../../src/agent/remote-cluster-types.js';
+import type { RemoteClusterSink } from '../../../src/agent/remote/remote-cluster-types.js';
 import type { ClusterMeshTuning } from '../../../src/agent/remote/cluster-mesh.js';
 import {
   cacheReachabilityKey,
@@ -52,7 +52,6 @@ export const FAST: ClusterMeshTuning = {
   probeIntervalMs: 300,
   probeTimeoutMs: 1_000,
   probeFailureThreshold: 2,
-  readinessPollMs: 20,
   connectTimeoutMs: 2_000,
   backoff: { initialMs: 50, maxMs: 300 },
   configDebounceMs: 30,
@@ -127,6 +126,10 @@ export class RecordingSink implements RemoteClusterSink {
   setReachable(cluster: string, reachable: boolean): void {
     this.calls.push(`setReachable ${cluster} ${reachable}`);
     this.reachability.push({ cluster, reachable });
+  }
+  /** Not recorded in `calls`: the tests follow the entries, and the ID arrives with every entry too. */
+  setClusterId(): void {
+    return undefined;
   }
 }
 

@@ -1,4 +1,4 @@
-import { clusterIdOfIdentity, MINIMAL_NUMERIC_IDENTITY, type MaxConnectedClusters } from '../wire/index.js';
+import { clusterIdOfIdentity, MINIMAL_NUMERIC_IDENTITY, type MaxConnectedClusters } from '../../wire/index.js';
 
 /**
  * Cluster name -> cluster ID, for the tables' views. The local cluster is known from the start; a remote's ID is

@@ -8,16 +8,22 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
-import type { ClusterSource, Informer, InformerHandler } from '../k8s/source.js';
-import type { EndpointSlice, KindName, ObjectOf, Service } from '../k8s/types.js';
-import { CLUSTER_CONFIG_PREFIX, ipFamily, type ClusterService, type MaxConnectedClusters } from '../wire/index.js';
-import { logger } from '../observe/logger.js';
-import { GLOBAL_SERVICE_ANNOTATIONS } from '../k8s/cilium-annotations.js';
-import { SERVICE_NAME_LABEL } from '../k8s/service-converter.js';
-import type { ClusterMeshHandle, RemoteClusterSink, RemoteClusterStatus } from './remote-cluster-types.js';
-import { ClusterMesh } from './remote/cluster-mesh.js';
-import { READINESS_RESOURCES, RemoteStores } from './remote/remote-stores.js';
-import type { ServiceTable } from './service-table.js';
+import type { ClusterSource, Informer, InformerHandler } from '../../k8s/source.js';
+import type { EndpointSlice, KindName, ObjectOf, Service } from '../../k8s/types.js';
+import {
+  CLUSTER_CONFIG_PREFIX,
+  ipFamily,
+  type ClusterService,
+  type MaxConnectedClusters,
+  objectRef,
+} from '../../wire/index.js';
+import { logger } from '../../observe/logger.js';
+import { GLOBAL_SERVICE_ANNOTATIONS } from '../../k8s/cilium-annotations.js';
+import { SERVICE_NAME_LABEL } from '../../k8s/service-converter.js';
+import type { ClusterMeshHandle, RemoteClusterSink, RemoteClusterStatus } from '../remote/remote-cluster-types.js';
+import { ClusterMesh } from '../remote/cluster-mesh.js';
+import { READINESS_RESOURCES, RemoteStores } from '../remote/remote-stores.js';
+import type { ServiceTable } from '../tables/service-table.js';
 
 /** How often the remote clusters named in the cluster's etcd are looked up. */
 export const REMOTE_DISCOVERY_INTERVAL_MS = 5_000;
@@ -110,15 +116,40 @@ export class JoinedClusterView implements ClusterMeshHandle {
     private readonly sink: RemoteClusterSink,
   ) {
     const own = opts.clusterName;
+    // Every call but the own cluster's services goes to the agent's sink as it is. Delegated one by one: the sink
+    // is a class instance, whose methods a spread would not copy.
     const local: RemoteClusterSink = {
-      ...sink,
+      upsertNode: (c, n) => {
+        sink.upsertNode(c, n);
+      },
+      deleteNode: (c, n) => {
+        sink.deleteNode(c, n);
+      },
+      upsertIpcache: (c, k, e) => {
+        sink.upsertIpcache(c, k, e);
+      },
+      deleteIpcache: (c, k) => {
+        sink.deleteIpcache(c, k);
+      },
+      upsertIdentity: (c, id, l) => {
+        sink.upsertIdentity(c, id, l);
+      },
+      deleteIdentity: (c, id) => {
+        sink.deleteIdentity(c, id);
+      },
+      setReachable: (c, r) => {
+        sink.setReachable(c, r);
+      },
+      setClusterId: (c, id) => {
+        sink.setClusterId(c, id);
+      },
       upsertService: (cluster, cs) => {
         if (cluster !== own) {
           sink.upsertService(cluster, cs);
           return;
         }
         const { service, slices } = clusterServiceToLocal(cs);
-        const ref = `${cs.namespace}/${cs.name}`;
+        const ref = objectRef(cs.namespace, cs.name);
         const names = slices.map((s) => s.metadata.name);
         for (const old of this.ownSlices.get(ref) ?? []) {
           if (!names.includes(old)) this.services?.deleteEndpointSlice(cs.namespace, old);
@@ -132,8 +163,8 @@ export class JoinedClusterView implements ClusterMeshHandle {
           sink.deleteService(cluster, ns, name);
           return;
         }
-        for (const old of this.ownSlices.get(`${ns}/${name}`) ?? []) this.services?.deleteEndpointSlice(ns, old);
-        this.ownSlices.delete(`${ns}/${name}`);
+        for (const old of this.ownSlices.get(objectRef(ns, name)) ?? []) this.services?.deleteEndpointSlice(ns, old);
+        this.ownSlices.delete(objectRef(ns, name));
         this.services?.deleteLocalService(ns, name);
       },
     };

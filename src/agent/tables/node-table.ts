@@ -1,5 +1,5 @@
 /** Every node the agent knows: this cluster's CiliumNodes and the nodes of every remote, keyed by (cluster, name). */
-import { wireToCidr, type Node } from '../wire/index.js';
+import { wireToCidr, type Node } from '../../wire/index.js';
 
 export interface NodeView {
   name: string;

@@ -11,12 +11,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
-import { LeaseManager } from '../kvstore/lease.js';
-import { ListWatcher } from '../kvstore/list-watcher.js';
-import type { KeyValue } from '../kvstore/types.js';
-import { logger } from '../observe/logger.js';
-import { INIT_LOCK_PREFIX, NODE_REGISTER_PREFIX } from '../wire/index.js';
-import { decodeRegisterNode, encodeRegisterNode, newRegisterNode, type RegisterNode } from '../wire/register-node.js';
+import { LeaseManager } from '../../kvstore/lease.js';
+import { ListWatcher } from '../../kvstore/list-watcher.js';
+import type { KeyValue } from '../../kvstore/types.js';
+import { logger } from '../../observe/logger.js';
+import { INIT_LOCK_PREFIX, NODE_REGISTER_PREFIX } from '../../wire/index.js';
+import {
+  decodeRegisterNode,
+  encodeRegisterNode,
+  newRegisterNode,
+  type RegisterNode,
+} from '../../wire/register-node.js';
 
 /** Short, unlike Cilium's 15 min: a stopped VM must leave the cluster (its endpoint and ipcache entry) promptly. */
 export const DEFAULT_VM_LEASE_TTL_SECONDS = 10;

@@ -10,7 +10,7 @@ import {
   RESERVED_IDENTITY_NAMES,
   sortLabels,
   type Label,
-} from '../wire/index.js';
+} from '../../wire/index.js';
 import { ClaimTable } from './claims.js';
 import type { ClusterDirectory } from './cluster-directory.js';
 

@@ -2,17 +2,17 @@
  * The JSON the agent's local API serves (and `cmesh ... -o json` prints). Field names are part of the interface:
  * scripts and tests read them.
  */
-import type { ListenerStatus, ProxyVerdict } from './datapath/service-proxy.js';
-import type { TunnelStatus, TunnelVerdict } from './datapath/tunnel.js';
-import type { EndpointView, PolicyImportError } from './local-state.js';
-import type { EndpointPolicyView, EngineStats, PolicyStatus } from './policy/engine.js';
-import type { TraceRequest, TraceResult } from './policy/trace.js';
-import type { SampleServerView } from './sample-servers.js';
-import type { IdentityView } from './identity-cache.js';
-import type { IpcacheEntry } from './ipcache.js';
-import type { NodeView } from './node-table.js';
-import type { RemoteClusterStatus } from './remote-cluster-types.js';
-import type { BackendState } from './service-merger.js';
+import type { ListenerStatus, ProxyVerdict } from '../datapath/service-proxy.js';
+import type { TunnelStatus, TunnelVerdict } from '../datapath/tunnel.js';
+import type { EndpointView, PolicyImportError } from '../local-state.js';
+import type { EndpointPolicyView, EngineStats, PolicyStatus } from '../policy/engine.js';
+import type { TraceRequest, TraceResult } from '../policy/trace.js';
+import type { SampleServerView } from '../sample-servers.js';
+import type { IdentityView } from '../tables/identity-cache.js';
+import type { IpcacheEntry } from '../tables/ipcache.js';
+import type { NodeView } from '../tables/node-table.js';
+import type { RemoteClusterStatus } from '../remote/remote-cluster-types.js';
+import type { BackendState } from '../tables/service-merger.js';
 
 export type {
   EndpointPolicyView,
@@ -101,4 +101,23 @@ export interface PolicyOverview {
   /** `namespace/name` of every local endpoint the engine holds. */
   endpoints: string[];
   stats: EngineStats;
+}
+
+/**
+ * What the API server reads: one call per route. The agent provides it; the server depends on this shape, not on
+ * the Agent class, so that the API room stays below the agent that wires it.
+ */
+export interface AgentApiSource {
+  hasSynced(): boolean;
+  status(): AgentStatus;
+  serviceList(): ServiceListEntry[];
+  lbList(): LbEntry[];
+  readonly ipcache: { list(): IpcacheEntry[] };
+  readonly identities: { list(): IdentityView[] };
+  endpoints(): EndpointView[];
+  readonly nodes: { views(): NodeView[] };
+  policyOverview(): PolicyOverview;
+  datapath(): DatapathView;
+  tracePolicy(req: TraceRequest): TraceResult;
+  endpointPolicy(id: string): EndpointPolicyView;
 }

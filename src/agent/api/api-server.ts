@@ -7,11 +7,10 @@ import { mkdir, unlink } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { logger } from '../observe/logger.js';
-import type { Agent } from './agent.js';
-import type { HealthView } from './api-types.js';
-import { TraceError, type TraceRequest } from './policy/trace.js';
-import { UnknownEndpointError } from './policy/types.js';
+import { logger } from '../../observe/logger.js';
+import type { AgentApiSource, HealthView } from './api-types.js';
+import { TraceError, type TraceRequest } from '../policy/trace.js';
+import { UnknownEndpointError } from '../policy/types.js';
 
 const log = logger('agent-api');
 
@@ -91,7 +90,7 @@ export class AgentApiServer {
   private server: http.Server | undefined;
 
   constructor(
-    private readonly agent: Agent,
+    private readonly agent: AgentApiSource,
     readonly socketPath: string,
   ) {}
 

@@ -4,8 +4,8 @@
  * are selected given the service's affinity and which remotes are reachable. Pure: the table calls it whenever one
  * of the inputs of a service changes.
  */
-import type { ServiceAffinity } from '../k8s/cilium-annotations.js';
-import type { ClusterService, PortConfiguration } from '../wire/index.js';
+import type { ServiceAffinity } from '../../k8s/cilium-annotations.js';
+import type { ClusterService, PortConfiguration } from '../../wire/index.js';
 
 export type FrontendType = 'ClusterIP' | 'ExternalIPs' | 'LoadBalancer';
 export type BackendState = 'active' | 'unreachable';

@@ -3,7 +3,8 @@
  * remote, validation of everything received) and the tables side (ipcache, identities, nodes, services merged with
  * the local cluster). The remote side calls a RemoteClusterSink; the tables implement it.
  */
-import type { ClusterService, IPIdentityPair, Label, Node } from '../wire/index.js';
+import type { RemoteLinkStatus } from '../../kvstore/remote/index.js';
+import type { ClusterService, IPIdentityPair, Label, Node } from '../../wire/index.js';
 
 /**
  * What the remote side feeds into the tables. Every value is already validated against the remote it came from
@@ -25,34 +26,19 @@ export interface RemoteClusterSink {
    * remote's backends stay in the tables but are not selected; recovery is then instant.
    */
   setReachable(cluster: string, reachable: boolean): void;
+  /** The remote's cluster config was validated: its cluster ID, known before any entry carries it. */
+  setClusterId(cluster: string, id: number): void;
 }
 
-/** Per-remote configuration as read from its cluster config. */
-export interface RemoteClusterConfigStatus {
-  clusterID: number;
-  maxConnectedClusters: number;
-  syncedCanaries: boolean;
-  serviceExportsEnabled: boolean | null;
-  /** Read from a KVStoreMesh cache (`cilium/cache/...`). */
-  cached: boolean;
-}
-
-/** Like Cilium's ClusterMesh status of one remote (`cilium-dbg status --all-clusters`). */
-export interface RemoteClusterStatus {
-  name: string;
-  /** Connected, config retrieved and valid, and nodes, services, identities and endpoints synced. */
-  ready: boolean;
-  connected: boolean;
-  /** Human-readable state, e.g. "waiting for cluster config", "connected", "unreachable: ...". */
-  status: string;
+/**
+ * Like Cilium's ClusterMesh status of one remote (`cilium-dbg status --all-clusters`): the shared remote-cluster
+ * status and what the agent's tables hold of the remote.
+ */
+export interface RemoteClusterStatus extends RemoteLinkStatus {
   numNodes: number;
   numEndpoints: number;
   numIdentities: number;
   numSharedServices: number;
-  numFailures: number;
-  lastFailure: string | null;
-  lastFailureMessage: string | null;
-  config: RemoteClusterConfigStatus | null;
   synced: {
     nodes: boolean;
     services: boolean;

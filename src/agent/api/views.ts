@@ -1,6 +1,7 @@
 /** Builds the API's list views from the tables. */
+import { objectRef } from '../../wire/index.js';
 import type { LbEntry, ServiceListEntry } from './api-types.js';
-import type { MergedService } from './service-merger.js';
+import type { MergedService } from '../tables/service-merger.js';
 
 export function serviceListView(services: readonly MergedService[]): ServiceListEntry[] {
   const out: ServiceListEntry[] = [];
@@ -9,7 +10,7 @@ export function serviceListView(services: readonly MergedService[]): ServiceList
       out.push({
         frontend: fe.frontend,
         type: fe.type,
-        service: `${s.namespace}/${s.name}`,
+        service: objectRef(s.namespace, s.name),
         backends: fe.backends.map((b) => ({
           address: b.address,
           port: b.port,
@@ -45,7 +46,7 @@ export function lbView(services: readonly MergedService[], revNat: RevNatIds): L
       out.push({
         frontend: fe.frontend,
         type: fe.type,
-        service: `${s.namespace}/${s.name}`,
+        service: objectRef(s.namespace, s.name),
         revNatId: revNat.idOf(fe.frontend),
         backends: selected.map((b, i) => ({
           slot: i + 1,

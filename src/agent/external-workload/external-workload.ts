@@ -7,20 +7,16 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createEtcdClient, loadEtcdConfigFile } from '../kvstore/client.js';
-import { HealthServer } from '../observe/health-server.js';
-import { logger } from '../observe/logger.js';
-import { untilStopSignal } from '../observe/signals.js';
-import { collectProcessMetrics } from '../observe/metrics.js';
-import { canonicalIp, ipFamily, validateLocalCluster } from '../wire/index.js';
-import { Agent } from './agent.js';
-import { AgentApiServer } from './api-server.js';
-import {
-  DEFAULT_JOIN_TIMEOUT_MS,
-  DEFAULT_VM_LEASE_TTL_SECONDS,
-  ExternalWorkloadRegistrar,
-} from './external-workload-registration.js';
-import { EmptyClusterSource, JoinedClusterView } from './external-workload-view.js';
+import { createEtcdClient, loadEtcdConfigFile } from '../../kvstore/client.js';
+import { HealthServer } from '../../observe/health-server.js';
+import { logger } from '../../observe/logger.js';
+import { untilStopSignal } from '../../observe/signals.js';
+import { collectProcessMetrics } from '../../observe/metrics.js';
+import { canonicalIp, ipFamily, validateLocalCluster } from '../../wire/index.js';
+import { Agent } from '../agent.js';
+import { AgentApiServer } from '../api/api-server.js';
+import { DEFAULT_JOIN_TIMEOUT_MS, DEFAULT_VM_LEASE_TTL_SECONDS, ExternalWorkloadRegistrar } from './registration.js';
+import { EmptyClusterSource, JoinedClusterView } from './view.js';
 
 export class ExternalWorkloadConfigError extends Error {
   override name = 'ExternalWorkloadConfigError';

@@ -3,12 +3,12 @@
  * goes to the tables directly (local-state.ts); remote updates arrive through this class, which also learns each
  * remote's cluster ID from what it sends.
  */
-import type { ClusterService, IPIdentityPair, Label, MaxConnectedClusters, Node } from '../wire/index.js';
+import type { ClusterService, IPIdentityPair, Label, MaxConnectedClusters, Node } from '../../wire/index.js';
 import { ClusterDirectory } from './cluster-directory.js';
 import { IdentityCache, type IdentityView } from './identity-cache.js';
 import { Ipcache } from './ipcache.js';
 import { NodeTable } from './node-table.js';
-import type { RemoteClusterSink } from './remote-cluster-types.js';
+import type { RemoteClusterSink } from '../remote/remote-cluster-types.js';
 import type { MergedService } from './service-merger.js';
 import { ServiceTable } from './service-table.js';
 
@@ -17,6 +17,8 @@ export interface AgentTablesOptions {
   clusterId: number;
   maxConnectedClusters: MaxConnectedClusters;
   onServiceChange?: (ref: string, svc: MergedService | undefined) => void;
+  /** After the number of global services (shared by at least one remote) changed. */
+  onGlobalServiceCount?: (count: number) => void;
   /** After any change to an identity (local or remote): the policy engine follows the cache through it. */
   onIdentityChange?: (id: number, identity: IdentityView | undefined) => void;
 }
@@ -37,6 +39,7 @@ export class AgentTables implements RemoteClusterSink {
       clusterName: opts.clusterName,
       clusterId: opts.clusterId,
       ...(opts.onServiceChange ? { onChange: opts.onServiceChange } : {}),
+      ...(opts.onGlobalServiceCount ? { onGlobalServiceCount: opts.onGlobalServiceCount } : {}),
     });
   }
 
@@ -93,5 +96,9 @@ export class AgentTables implements RemoteClusterSink {
 
   setReachable(cluster: string, reachable: boolean): void {
     this.services.setReachable(cluster, reachable);
+  }
+
+  setClusterId(cluster: string, id: number): void {
+    this.clusters.learn(cluster, id);
   }
 }

@@ -3,11 +3,11 @@
  * namespace/name that remotes share. Each change recomputes only the service it names (indexed by namespace/name;
  * a reachability change recomputes the services that remote contributes to).
  */
-import { serviceAffinity, isGlobalService, type ServiceAffinity } from '../k8s/cilium-annotations.js';
-import { serviceToClusterService, sliceServiceName } from '../k8s/service-converter.js';
-import type { EndpointSlice, Service } from '../k8s/types.js';
-import { logger } from '../observe/logger.js';
-import { canonicalIp, type ClusterService } from '../wire/index.js';
+import { serviceAffinity, isGlobalService, type ServiceAffinity } from '../../k8s/cilium-annotations.js';
+import { serviceToClusterService, sliceServiceName } from '../../k8s/service-converter.js';
+import type { EndpointSlice, Service } from '../../k8s/types.js';
+import { logger } from '../../observe/logger.js';
+import { canonicalIp, type ClusterService, objectRef, splitNamespacedName } from '../../wire/index.js';
 import {
   mergeService,
   type FrontendType,
@@ -23,10 +23,8 @@ export interface ServiceTableOptions {
   clusterId: number;
   /** Called after a service's merged state was recomputed (or removed: `svc` undefined). */
   onChange?: (ref: string, svc: MergedService | undefined) => void;
-}
-
-function ref(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
+  /** Called after the number of global services (globalServiceCount()) changed. */
+  onGlobalServiceCount?: (count: number) => void;
 }
 
 function frontendsOf(svc: Service): { address: string; type: FrontendType }[] {
@@ -47,7 +45,7 @@ function affinityOf(svc: Service): ServiceAffinity {
   try {
     return serviceAffinity(svc.metadata.annotations);
   } catch (err) {
-    log.warn({ service: ref(svc.metadata.namespace ?? '', svc.metadata.name), err }, 'ignoring invalid affinity');
+    log.warn({ service: objectRef(svc.metadata.namespace ?? '', svc.metadata.name), err }, 'ignoring invalid affinity');
     return 'none';
   }
 }
@@ -64,40 +62,50 @@ export class ServiceTable {
   private readonly byCluster = new Map<string, Set<string>>();
   private readonly unreachable = new Set<string>();
   private readonly merged = new Map<string, MergedService>();
+  /**
+   * Service ref -> what the local Service and its slices contribute, computed once per local change: remote
+   * changes and reachability flips recompute a service without rebuilding its local half.
+   */
+  private readonly localInputs = new Map<string, LocalServiceInput>();
+  /** Services that at least one remote shares, counted as remotes change (Cilium's global services). */
+  private globalCount = 0;
 
   constructor(private readonly opts: ServiceTableOptions) {}
 
   // ---- local side ----
 
   upsertLocalService(svc: Service): void {
-    const r = ref(svc.metadata.namespace ?? '', svc.metadata.name);
+    const r = objectRef(svc.metadata.namespace ?? '', svc.metadata.name);
     this.local.set(r, svc);
+    this.localInputs.delete(r);
     this.recompute(r);
   }
 
   deleteLocalService(namespace: string, name: string): void {
-    const r = ref(namespace, name);
+    const r = objectRef(namespace, name);
     this.local.delete(r);
+    this.localInputs.delete(r);
     this.recompute(r);
   }
 
   upsertEndpointSlice(slice: EndpointSlice): void {
     const ns = slice.metadata.namespace ?? '';
-    const sref = ref(ns, slice.metadata.name);
+    const sref = objectRef(ns, slice.metadata.name);
     const svcName = sliceServiceName(slice);
     const prev = this.sliceOwner.get(sref);
-    const next = svcName === undefined ? undefined : ref(ns, svcName);
+    const next = svcName === undefined ? undefined : objectRef(ns, svcName);
     if (prev !== undefined && prev !== next) this.removeSlice(sref, prev);
     if (next === undefined) return;
     this.sliceOwner.set(sref, next);
     let m = this.slices.get(next);
     if (!m) this.slices.set(next, (m = new Map<string, EndpointSlice>()));
     m.set(slice.metadata.name, slice);
+    this.localInputs.delete(next);
     this.recompute(next);
   }
 
   deleteEndpointSlice(namespace: string, name: string): void {
-    const sref = ref(namespace, name);
+    const sref = objectRef(namespace, name);
     const owner = this.sliceOwner.get(sref);
     if (owner !== undefined) this.removeSlice(sref, owner);
   }
@@ -105,22 +113,26 @@ export class ServiceTable {
   // ---- remote side ----
 
   upsertRemoteService(cluster: string, cs: ClusterService): void {
-    const r = ref(cs.namespace, cs.name);
+    const r = objectRef(cs.namespace, cs.name);
+    const wasGlobal = this.isGlobal(r);
     let m = this.remote.get(r);
     if (!m) this.remote.set(r, (m = new Map<string, ClusterService>()));
     m.set(cluster, cs);
     let refs = this.byCluster.get(cluster);
     if (!refs) this.byCluster.set(cluster, (refs = new Set<string>()));
     refs.add(r);
+    this.countGlobal(wasGlobal, r);
     this.recompute(r);
   }
 
   deleteRemoteService(cluster: string, namespace: string, name: string): void {
-    const r = ref(namespace, name);
+    const r = objectRef(namespace, name);
+    const wasGlobal = this.isGlobal(r);
     const m = this.remote.get(r);
     if (!m?.delete(cluster)) return;
     if (m.size === 0) this.remote.delete(r);
     this.byCluster.get(cluster)?.delete(r);
+    this.countGlobal(wasGlobal, r);
     this.recompute(r);
   }
 
@@ -139,7 +151,7 @@ export class ServiceTable {
   // ---- reads ----
 
   get(namespace: string, name: string): MergedService | undefined {
-    return this.merged.get(ref(namespace, name));
+    return this.merged.get(objectRef(namespace, name));
   }
 
   /** Sorted by namespace/name. */
@@ -149,9 +161,7 @@ export class ServiceTable {
 
   /** Services (namespace/name) that at least one remote shares: Cilium's global service count. */
   globalServiceCount(): number {
-    let n = 0;
-    for (const m of this.remote.values()) if ([...m.values()].some((cs) => cs.shared)) n++;
-    return n;
+    return this.globalCount;
   }
 
   /** Shared services one remote has (for status views). */
@@ -168,13 +178,36 @@ export class ServiceTable {
   private removeSlice(sref: string, owner: string): void {
     this.sliceOwner.delete(sref);
     const m = this.slices.get(owner);
-    m?.delete(sref.slice(sref.indexOf('/') + 1));
+    m?.delete(splitNamespacedName(sref)?.name ?? sref);
     if (m?.size === 0) this.slices.delete(owner);
+    this.localInputs.delete(owner);
     this.recompute(owner);
   }
 
-  private localInput(svc: Service): LocalServiceInput {
-    const slices = [...(this.slices.get(ref(svc.metadata.namespace ?? '', svc.metadata.name))?.values() ?? [])];
+  private isGlobal(r: string): boolean {
+    const m = this.remote.get(r);
+    if (!m) return false;
+    for (const cs of m.values()) if (cs.shared) return true;
+    return false;
+  }
+
+  private countGlobal(wasGlobal: boolean, r: string): void {
+    const isGlobal = this.isGlobal(r);
+    if (isGlobal === wasGlobal) return;
+    this.globalCount += isGlobal ? 1 : -1;
+    this.opts.onGlobalServiceCount?.(this.globalCount);
+  }
+
+  private localInput(r: string, svc: Service): LocalServiceInput {
+    const cached = this.localInputs.get(r);
+    if (cached) return cached;
+    const input = this.buildLocalInput(svc);
+    this.localInputs.set(r, input);
+    return input;
+  }
+
+  private buildLocalInput(svc: Service): LocalServiceInput {
+    const slices = [...(this.slices.get(objectRef(svc.metadata.namespace ?? '', svc.metadata.name))?.values() ?? [])];
     const cluster = { name: this.opts.clusterName, id: this.opts.clusterId };
     return {
       namespace: svc.metadata.namespace ?? '',
@@ -199,7 +232,7 @@ export class ServiceTable {
       reachable: !this.unreachable.has(cluster),
       service,
     }));
-    const merged = mergeService(this.localInput(svc), remotes, {
+    const merged = mergeService(this.localInput(r, svc), remotes, {
       name: this.opts.clusterName,
       id: this.opts.clusterId,
     });

@@ -2,6 +2,10 @@
  * A work queue of string keys as client-go's: a key queued many times is processed once; a key changed while it
  * is being processed is processed again afterwards (never twice at once); failures are retried with jittered
  * exponential backoff, unless the handler says the failure is permanent.
+ *
+ * The project's one work queue: the operator's controllers and the clustermesh-apiserver's external workload
+ * manager use it. It lives in k8s/ because it is the controller machinery of client-go's kind, and k8s/ is the
+ * lowest layer both components sit on (components may not import each other).
  */
 import { Backoff } from '../kvstore/backoff.js';
 

@@ -3,7 +3,7 @@
  * CiliumEndpoints) win over remote entries for the same address; among remotes, the first one in keeps it and the
  * others are shadowed until it is released (the same rule the apiserver applies between endpoints).
  */
-import { canonicalIp, cidrToWire, ipcacheKeyName, ipFamily, wireToCidr, type IPIdentityPair } from '../wire/index.js';
+import { canonicalPrefix, ipcacheKeyName, ipFamily, type IPIdentityPair } from '../../wire/index.js';
 import { ClaimTable } from './claims.js';
 import type { ClusterDirectory } from './cluster-directory.js';
 
@@ -37,18 +37,9 @@ export class InvalidPrefixError extends Error {
 
 /** `ip` -> `ip/32` (or /128); `ip/len` -> the network address with host bits cleared. */
 export function normalizePrefix(key: string): string {
-  const slash = key.indexOf('/');
-  const ip = slash < 0 ? key : key.slice(0, slash);
-  const family = ipFamily(ip);
-  if (family === undefined || canonicalIp(ip) === undefined) {
-    throw new InvalidPrefixError(`"${key}" is not an IP address or CIDR`);
-  }
-  const cidr = slash < 0 ? `${ip}/${family === 4 ? 32 : 128}` : key;
-  try {
-    return wireToCidr(cidrToWire(cidr));
-  } catch (err) {
-    throw new InvalidPrefixError(`"${key}" is not an IP address or CIDR`, { cause: err });
-  }
+  const prefix = canonicalPrefix(key);
+  if (prefix === undefined) throw new InvalidPrefixError(`"${key}" is not an IP address or CIDR`);
+  return prefix;
 }
 
 function localOwner(endpoint: string): string {
