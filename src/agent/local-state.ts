@@ -54,7 +54,7 @@ export interface PolicyImportError {
 }
 
 function ref(o: K8sObject): string {
-  return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+  return objectRef(o.metadata.namespace, o.metadata.name);
 }
 
 export class LocalState {

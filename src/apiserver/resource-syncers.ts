@@ -252,7 +252,7 @@ export function syncServices(o: ServiceSyncOptions): void {
   const sliceChanged = (slice: EndpointSlice, deleted: boolean): void => {
     const svcName = sliceServiceName(slice);
     if (!svcName) return;
-    const key = `${slice.metadata.namespace ?? ''}/${svcName}`;
+    const key = objectRef(slice.metadata.namespace, svcName);
     let m = slicesBySvc.get(key);
     if (deleted) m?.delete(slice.metadata.name);
     else {

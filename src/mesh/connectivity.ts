@@ -16,12 +16,11 @@ import { GLOBAL_SERVICE_ANNOTATIONS, SERVICE_AFFINITY_ANNOTATIONS } from '../k8s
 import type { ClusterRecord } from '../k8s/local-cluster-record.js';
 import { ObjectStore } from '../k8s/object-store.js';
 import type { AnyObject, CiliumNetworkPolicy, Pod, Service } from '../k8s/types.js';
-import { createEtcdClient } from '../kvstore/client.js';
+import { openClusterContext, type ClusterContext } from './cluster-context.js';
 import { startClustermeshProcesses } from './clustermesh.js';
 import { stopDaemon } from './daemon.js';
-import type { ClusterPaths } from './home.js';
-import { loadCluster, pidFile, stateEtcdEndpoint } from './local-cluster.js';
-import { liveAgentSocket as agentSocket, requireRunning } from './running.js';
+import { pidFile } from './local-cluster.js';
+import { liveAgentSocket as agentSocket } from './running.js';
 
 export const CONNECTIVITY_NAMESPACE = 'cmesh-connectivity';
 export const ECHO_PORT = 8080;
@@ -203,31 +202,6 @@ export interface ConnectivityOptions {
   timeoutMs?: number;
   /** Called as each step starts. */
   onStep?: (step: string) => void;
-}
-
-/** One local cluster as the test needs it; close() releases its etcd client. */
-interface ClusterContext {
-  record: ClusterRecord;
-  paths: ClusterPaths;
-  state(): ReturnType<typeof createEtcdClient>;
-  close(): void;
-}
-
-async function openCluster(name: string): Promise<ClusterContext> {
-  const { record, paths } = await loadCluster(name);
-  await requireRunning(record, paths, ['state-etcd']);
-  let client: ReturnType<typeof createEtcdClient> | undefined;
-  return {
-    record,
-    paths,
-    state() {
-      client ??= createEtcdClient({ endpoints: [stateEtcdEndpoint(record)] });
-      return client;
-    },
-    close() {
-      client?.close();
-    },
-  };
 }
 
 /** Polls `probe` until it gives a value; gives up after `timeoutMs`, or at `runDeadline` (the whole run's end). */
@@ -477,8 +451,8 @@ async function attempt(name: string, fn: () => Promise<CheckResult | CheckResult
 export async function runMultiClusterTest(o: ConnectivityOptions): Promise<ConnectivityReport> {
   if (o.source === o.destination) throw new ConnectivityError('--context and --destination-context must differ');
   // Both clusters are checked before either is touched.
-  const src = await openCluster(o.source);
-  const dst = await openCluster(o.destination).catch((err: unknown) => {
+  const src = await openClusterContext(o.source);
+  const dst = await openClusterContext(o.destination).catch((err: unknown) => {
     src.close();
     throw err;
   });

@@ -18,15 +18,6 @@ import {
   MIN_NODES,
 } from './cluster-defaults.js';
 
-export {
-  DEFAULT_NODES,
-  DEFAULT_POD_CIDR_TEMPLATE,
-  DEFAULT_SERVICE_CIDR_TEMPLATE,
-  MAX_DEFAULT_CIDR_ID,
-  MAX_NODES,
-  MIN_NODES,
-} from './cluster-defaults.js';
-
 const DAEMON_READY_TIMEOUT_MS = 30_000;
 
 export class LocalClusterError extends Error {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { CmeshHome, eventually, isAlive, leftovers } from './helpers.js';
+import { CmeshHome, eventually, httpGetFrom, isAlive, leftovers } from './helpers.js';
 
 interface DemoResult {
   clusters: { name: string; id: number; podCidr: string; clusterIp: string; affinity: string }[];
@@ -32,23 +32,6 @@ function portOpen(port: number): Promise<boolean> {
     s.once('timeout', () => {
       s.destroy();
       resolve(false);
-    });
-  });
-}
-
-function httpGetFrom(localAddress: string, host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host, port, localAddress, timeout: 5000 });
-    let data = '';
-    s.setEncoding('utf8');
-    s.on('connect', () => s.write(`GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`));
-    s.on('data', (c: string) => (data += c));
-    s.on('end', () => {
-      resolve(data);
-    });
-    s.on('error', reject);
-    s.on('timeout', () => {
-      s.destroy(new Error('timeout'));
     });
   });
 }

@@ -7,11 +7,10 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { eventually, leftovers, lockClusterIds } from './helpers.js';
+import { eventually, httpGetFrom, leftovers, lockClusterIds } from './helpers.js';
 
 const STEP_TIMEOUT_MS = 600_000;
 const REQUESTS = 60;
@@ -25,26 +24,6 @@ function run(
   return new Promise((resolve) => {
     execFile(cmd, args, { cwd, env, timeout: STEP_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-function answerFrom(localAddress: string, host: string, port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port, localAddress, timeout: 5000 });
-    let data = '';
-    s.setEncoding('utf8');
-    s.on('connect', () => s.write(`GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`));
-    s.on('data', (c: string) => (data += c));
-    s.on('end', () => {
-      resolve(data);
-    });
-    s.on('error', (e) => {
-      resolve(String(e));
-    });
-    s.on('timeout', () => {
-      s.destroy();
-      resolve('timeout');
     });
   });
 }
@@ -106,7 +85,7 @@ describe('a fresh clone: the README setup, then `npx cmesh demo` with a HOME tha
     const seen = new Set<string>();
     for (let i = 0; i < REQUESTS && seen.size < 3; i++) {
       const body = await eventually(
-        () => answerFrom(client, c2.clusterIp, 80),
+        () => httpGetFrom(client, c2.clusterIp, 80).catch((e: unknown) => String(e)),
         (b) => b.includes('cluster='),
         'an answer from the demo service',
         15_000,

@@ -6,6 +6,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { lockClusterIds } from '../harness/loopback-lock.js';
 
@@ -124,3 +125,21 @@ export function isAlive(pid: number): boolean {
 
 export { eventually } from '../harness/eventually.js';
 export { lockClusterIds } from '../harness/loopback-lock.js';
+
+/** One HTTP/1.0 GET sent from `localAddress` (a pod IP on loopback); resolves to the raw answer. */
+export function httpGetFrom(localAddress: string, host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, localAddress, timeout: 5000 });
+    let data = '';
+    s.setEncoding('utf8');
+    s.on('connect', () => s.write(`GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`));
+    s.on('data', (c: string) => (data += c));
+    s.on('end', () => {
+      resolve(data);
+    });
+    s.on('error', reject);
+    s.on('timeout', () => {
+      s.destroy(new Error('timeout'));
+    });
+  });
+}

@@ -31,6 +31,7 @@ import {
   type RuleOrigin,
   type RuleSection,
 } from './types.js';
+import { objectRef } from '../../wire/object-ref.js';
 
 const NAMESPACE_KEY = `${K8S_SOURCE}:${NAMESPACE_LABEL}`;
 const CLUSTER_KEY = `${K8S_SOURCE}:${CLUSTER_LABEL}`;
@@ -93,7 +94,7 @@ type Policy = CiliumNetworkPolicy | CiliumClusterwideNetworkPolicy;
 
 export function policyName(p: { kind: string; metadata: { name: string; namespace?: string } }): string {
   return p.kind === 'CiliumNetworkPolicy'
-    ? `CiliumNetworkPolicy ${p.metadata.namespace ?? ''}/${p.metadata.name}`
+    ? `CiliumNetworkPolicy ${objectRef(p.metadata.namespace ?? '', p.metadata.name)}`
     : `CiliumClusterwideNetworkPolicy ${p.metadata.name}`;
 }
 

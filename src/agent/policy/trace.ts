@@ -8,6 +8,7 @@ import { objectRef } from '../../wire/index.js';
 import type { IpcacheEntry } from '../tables/ipcache.js';
 import type { PolicyEngine } from './engine.js';
 import { PolicyError, type Direction, type L4Protocol, type Verdict } from './types.js';
+import { splitNamespacedName } from '../../wire/object-ref.js';
 
 export interface TraceRequest {
   /** `namespace/name` of a pod of this cluster. */
@@ -79,10 +80,11 @@ export function parseDport(s: string): { port: number; protocol: L4Protocol } {
 }
 
 function splitPod(s: string, localCluster: string, what: string): { cluster: string; namespace: string; name: string } {
-  const parts = s.split('/');
-  if (parts.length === 2 && parts.every(Boolean))
-    return { cluster: localCluster, namespace: parts[0]!, name: parts[1]! };
-  if (parts.length === 3 && parts.every(Boolean)) return { cluster: parts[0]!, namespace: parts[1]!, name: parts[2]! };
+  const local = splitNamespacedName(s);
+  if (local) return { cluster: localCluster, ...local };
+  const i = s.indexOf('/');
+  const remote = i > 0 ? splitNamespacedName(s.slice(i + 1)) : undefined;
+  if (remote) return { cluster: s.slice(0, i), ...remote };
   throw new TraceError(`${what} "${s}": expected [CLUSTER/]NAMESPACE/NAME`);
 }
 
