@@ -304,7 +304,7 @@ export function clustermeshCommand() {
     .addHelpText(
       'after',
       examples([
-        'cmesh clustermesh secret extract --context west > west.json',
+        'cmesh clustermesh secret extract --context west --output west.json',
         'cmesh clustermesh secret import --context east west.json',
       ]),
     );
@@ -312,11 +312,35 @@ export function clustermeshCommand() {
     .command('extract')
     .description("print the cluster's ClusterMesh secret (endpoint, CA, remote client certificate) as JSON")
     .addOption(contextOption())
-    .addHelpText('after', examples(['cmesh clustermesh secret extract --context west > west.json']))
+    .option(
+      '--output <file>',
+      'write the secret (it holds a private key) to <file>, created 0600 and never through a symlink (default: stdout)',
+    )
+    .option('--force', 'with --output: replace an existing file (a symlink is refused even so)', false)
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh secret extract --context west --output west.json',
+        'cmesh clustermesh secret extract --context west --output west.json --force',
+        'cmesh clustermesh secret extract --context west > west.json',
+      ]),
+    )
     .action(async (opts) => {
       const { extractSecret } = await secretCode();
       const s = await extractSecret(opts.context);
-      process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+      const text = JSON.stringify(s, null, 2) + '\n';
+      if (opts.output) {
+        const { writePrivateFile } = await import('../mesh/private-file.js');
+        await writePrivateFile(opts.output, text, { force: opts.force });
+        process.stderr.write(`wrote the secret of cluster "${opts.context}" to ${opts.output} (mode 0600)\n`);
+        return;
+      }
+      if (process.stdout.isTTY) {
+        process.stderr.write(
+          'warning: printing a private key to the terminal; use --output FILE to write it to a 0600 file instead\n',
+        );
+      }
+      process.stdout.write(text);
     });
   secret
     .command('import')

@@ -134,13 +134,20 @@ export function vmCommand() {
       'write a self-contained install script (cluster endpoint, CA, externalworkload certificate); run it on the VM ' +
         'with --vm-ip IP [--vm-name NAME] [--dir DIR] to start `cmesh agent --external-workload` there',
     )
-    .argument('<file>', 'where to write the script')
+    .argument('<file>', 'where to write the script (it holds a private key: created 0700, never through a symlink)')
     .addOption(contextOption())
-    .addHelpText('after', examples(['cmesh clustermesh vm install install-my-vm.sh --context east']))
+    .option('--force', 'replace an existing file at <file> (a symlink is refused even so)', false)
+    .addHelpText(
+      'after',
+      examples([
+        'cmesh clustermesh vm install install-my-vm.sh --context east',
+        'cmesh clustermesh vm install install-my-vm.sh --context east --force',
+      ]),
+    )
     .action(async (file, o) => {
       const { writeInstallScript } = await vms();
       await withContext(o.context, async (ctx) => {
-        await writeInstallScript(ctx.record, ctx.paths, path.resolve(file));
+        await writeInstallScript(ctx.record, ctx.paths, path.resolve(file), { force: o.force });
         process.stdout.write(`wrote ${path.resolve(file)}: run it with --vm-ip IP [--vm-name NAME] [--dir DIR]\n`);
       });
     });

@@ -16,7 +16,7 @@ import {
   type CertificateAuthority,
   type Pem,
 } from './certificates.js';
-import { writeFileAtomic } from './etcd-config-file.js';
+import { writePrivateFileAtomic } from './private-file.js';
 import type { ClusterPaths } from './home.js';
 
 /** Certificates expiring within this many days are reported (and `status` suggests rotate-certs). */
@@ -64,8 +64,8 @@ export async function loadCa(paths: ClusterPaths, clusterName: string): Promise<
 
 async function writePem(files: TlsFiles, pem: Pem): Promise<void> {
   // Key first: a reader that sees the new certificate must also find its key.
-  await writeFileAtomic(files.key, pem.keyPem);
-  await writeFileAtomic(files.cert, pem.certPem);
+  await writePrivateFileAtomic(files.key, pem.keyPem);
+  await writePrivateFileAtomic(files.cert, pem.certPem);
 }
 
 function issueServer(ca: CertificateAuthority, cluster: string): Promise<Pem> {

@@ -14,7 +14,8 @@ import type { ClusterRecord } from '../k8s/local-cluster-record.js';
 import { localUser } from '../kvstore/users.js';
 import { caFiles, remoteMaterialDir, userCertFiles } from './certificates-store.js';
 import { clustermeshEndpoint, kvstoremeshConfigDir } from './clustermesh-tls.js';
-import { writeEtcdConfigFile, writeFileAtomic } from './etcd-config-file.js';
+import { writeEtcdConfigFile } from './etcd-config-file.js';
+import { writePrivateFileAtomic } from './private-file.js';
 import type { ClusterPaths } from './home.js';
 import type { MeshClusterInfo } from './prerequisites.js';
 import type { RemoteMaterial } from './secret.js';
@@ -69,11 +70,11 @@ export async function installedRemoteInfos(paths: ClusterPaths): Promise<MeshClu
 export async function installRemote(record: ClusterRecord, paths: ClusterPaths, m: RemoteMaterial): Promise<void> {
   const files = materialFiles(paths, m.cluster.name);
   await mkdir(path.dirname(files.ca), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(files.ca, m.caPem);
-  await writeFileAtomic(files.key, m.keyPem);
-  await writeFileAtomic(files.cert, m.certPem);
+  await writePrivateFileAtomic(files.ca, m.caPem);
+  await writePrivateFileAtomic(files.key, m.keyPem);
+  await writePrivateFileAtomic(files.cert, m.certPem);
   const info: InstalledRemote = { cluster: m.cluster, endpoints: m.endpoints };
-  await writeFileAtomic(files.info, JSON.stringify(info, null, 2) + '\n');
+  await writePrivateFileAtomic(files.info, JSON.stringify(info, null, 2) + '\n');
   await writeRemoteConfig(record, paths, info);
 }
 

@@ -3,7 +3,7 @@
  * registration status as the cluster's clustermesh-apiserver reports it, and the self-contained install script a VM
  * runs to join the cluster (its endpoint, CA and the `externalworkload` client certificate, embedded).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { Etcd3 } from 'etcd3';
 import { NotFoundError } from '../k8s/errors.js';
 import type { ClusterRecord } from '../k8s/local-cluster-record.js';
@@ -14,6 +14,7 @@ import { caFiles, userCertFiles } from './certificates-store.js';
 import { clustermeshEndpoint } from './clustermesh-tls.js';
 import { cmeshEntry } from './daemon.js';
 import type { ClusterPaths } from './home.js';
+import { writePrivateFile } from './private-file.js';
 
 export const VM_NAMESPACE_LABEL = 'io.kubernetes.pod.namespace';
 /** How long `vm status` waits for the apiserver's health endpoint. */
@@ -229,7 +230,12 @@ echo "status: cmesh agent views with --api-socket $DIR/agent.sock; stop: $0 stop
 }
 
 /** Writes the install script for `record`'s cluster (clustermesh must be enabled with TLS). */
-export async function writeInstallScript(record: ClusterRecord, paths: ClusterPaths, file: string): Promise<void> {
+export async function writeInstallScript(
+  record: ClusterRecord,
+  paths: ClusterPaths,
+  file: string,
+  opts: { force?: boolean } = {},
+): Promise<void> {
   if (!record.clustermesh?.enabled) {
     throw new VmError(`clustermesh is not enabled on cluster ${record.name}: run \`cmesh clustermesh enable\` first`);
   }
@@ -247,5 +253,6 @@ export async function writeInstallScript(record: ClusterRecord, paths: ClusterPa
     keyPem: await readFile(cert.key, 'utf8'),
     fallbackCmesh: cmeshEntry(),
   });
-  await writeFile(file, script, { mode: 0o700 });
+  // It embeds the workload's private key: owner-only (0700: it is run directly), never through a symlink.
+  await writePrivateFile(file, script, { mode: 0o700, ...(opts.force ? { force: true } : {}) });
 }

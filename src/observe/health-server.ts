@@ -1,5 +1,6 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createSafeHttpServer } from './http-safe-server.js';
 import { registry } from './metrics.js';
 
 export interface HealthChecks {
@@ -11,15 +12,17 @@ export interface HealthChecks {
   detail?(): unknown;
 }
 
-/** Serves /healthz, /readyz and /metrics on loopback. Returns the bound port (useful with port 0). */
+/** Serves /healthz, /readyz and /metrics (GET only) on loopback. Returns the bound port (useful with port 0). */
 export class HealthServer {
   private server: http.Server | undefined;
 
   constructor(private readonly checks: HealthChecks) {}
 
   async listen(port: number, host = '127.0.0.1'): Promise<number> {
-    const server = http.createServer((req, res) => {
-      void this.handle(req, res);
+    const server = createSafeHttpServer((req, res) => this.handle(req.pathname, res), {
+      name: 'health',
+      methods: ['GET'],
+      body: 'text',
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -31,18 +34,17 @@ export class HealthServer {
     return (server.address() as AddressInfo).port;
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = (req.url ?? '/').split('?')[0];
+  private async handle(url: string, res: http.ServerResponse): Promise<void> {
     if (url === '/healthz') {
       const ok = this.checks.healthy();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'unhealthy\n');
     } else if (url === '/readyz') {
       const ok = this.checks.ready();
-      res
-        .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ ready: ok, detail: this.checks.detail?.() ?? null }) + '\n');
+      const body = JSON.stringify({ ready: ok, detail: this.checks.detail?.() ?? null }) + '\n';
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(body);
     } else if (url === '/metrics') {
-      res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
+      const body = await registry.metrics();
+      res.writeHead(200, { 'content-type': registry.contentType }).end(body);
     } else {
       res.writeHead(404).end('not found\n');
     }

@@ -4,9 +4,10 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { createSafeHttpServer, HttpRequestError } from '../../observe/http-safe-server.js';
 import { logger } from '../../observe/logger.js';
 import type { AgentApiSource, HealthView } from './api-types.js';
 import { TraceError, type TraceRequest } from '../policy/trace.js';
@@ -32,34 +33,23 @@ export const API_ROUTES = [
 ] as const;
 /** Routes with parameters: `/v1/policy/trace?srcPod=..&dstPod=..&dport=..`, `/v1/policy/endpoints/NS/NAME`. */
 export const API_PARAM_ROUTES = ['/v1/policy/trace', '/v1/policy/endpoints/:namespace/:name'] as const;
-const ENDPOINT_POLICY_PREFIX = '/v1/policy/endpoints/';
+const ENDPOINT_POLICY_SEGMENT = 'endpoints';
 export type ApiRoute = (typeof API_ROUTES)[number];
 
 export class ApiSocketError extends Error {
   override name = 'ApiSocketError';
 }
 
-/** A request the API refuses with a 4xx status. */
-class ApiRequestError extends Error {
-  override name = 'ApiRequestError';
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /** The trace request from query parameters (names as TraceRequest's fields). */
 export function traceRequestFromQuery(q: URLSearchParams): TraceRequest {
   const req: TraceRequest = { dstPod: q.get('dstPod') ?? '', dport: q.get('dport') ?? '' };
-  if (!req.dstPod || !req.dport) throw new ApiRequestError(400, 'dstPod and dport are required');
+  if (!req.dstPod || !req.dport) throw new HttpRequestError(400, 'dstPod and dport are required');
   const srcPod = q.get('srcPod');
   const srcIdentity = q.get('srcIdentity');
   const srcIp = q.get('srcIp');
   if (srcPod) req.srcPod = srcPod;
   if (srcIdentity) {
-    if (!/^[0-9]+$/.test(srcIdentity)) throw new ApiRequestError(400, `srcIdentity "${srcIdentity}" is not a number`);
+    if (!/^[0-9]+$/.test(srcIdentity)) throw new HttpRequestError(400, `srcIdentity "${srcIdentity}" is not a number`);
     req.srcIdentity = Number(srcIdentity);
   }
   if (srcIp) req.srcIp = srcIp;
@@ -111,13 +101,14 @@ export class AgentApiServer {
   }
 
   /** The view of a parameterized route, or undefined when `url` is not one. */
-  private paramView(pathname: string, query: URLSearchParams): (() => unknown) | undefined {
+  private paramView(segments: readonly string[], query: URLSearchParams): (() => unknown) | undefined {
     const a = this.agent;
-    if (pathname === '/v1/policy/trace') return () => a.tracePolicy(traceRequestFromQuery(query));
-    if (pathname.startsWith(ENDPOINT_POLICY_PREFIX)) {
-      const parts = pathname.slice(ENDPOINT_POLICY_PREFIX.length).split('/').map(decodeURIComponent);
-      if (parts.length !== 2 || !parts[0] || !parts[1]) return undefined;
-      return () => a.endpointPolicy(`${parts[0]}/${parts[1]}`);
+    const [v1, policy, sub, ...rest] = segments;
+    if (v1 !== 'v1' || policy !== 'policy') return undefined;
+    if (sub === 'trace' && rest.length === 0) return () => a.tracePolicy(traceRequestFromQuery(query));
+    if (sub === ENDPOINT_POLICY_SEGMENT) {
+      if (rest.length !== 2 || !rest[0] || !rest[1]) return undefined;
+      return () => a.endpointPolicy(`${rest[0]}/${rest[1]}`);
     }
     return undefined;
   }
@@ -137,43 +128,28 @@ export class AgentApiServer {
       await unlink(this.socketPath);
     }
     const views = this.views();
-    const server = http.createServer((req, res) => {
-      const parsed = new URL(req.url ?? '/', 'http://agent');
-      const url = parsed.pathname;
-      if (req.method !== 'GET') {
-        res.writeHead(405, { 'content-type': 'application/json', allow: 'GET' });
-        res.end(JSON.stringify({ error: `${req.method ?? ''} not allowed: the API is read-only` }) + '\n');
-        return;
-      }
-      const view =
-        (views as Record<string, (() => unknown) | undefined>)[url] ?? this.paramView(url, parsed.searchParams);
-      if (!view) {
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: `no such path ${url}`, paths: [...API_ROUTES, ...API_PARAM_ROUTES] }) + '\n');
-        return;
-      }
-      try {
-        const body = JSON.stringify(view());
-        res.writeHead(200, { 'content-type': 'application/json' }).end(body + '\n');
-      } catch (err) {
-        const status =
-          err instanceof ApiRequestError
-            ? err.status
-            : err instanceof TraceError
-              ? 400
-              : err instanceof UnknownEndpointError
-                ? 404
-                : undefined;
-        if (status !== undefined) {
-          res.writeHead(status, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: (err as Error).message }) + '\n');
+    const server = createSafeHttpServer(
+      (req, res) => {
+        const url = req.pathname;
+        const view =
+          (views as Record<string, (() => unknown) | undefined>)[url] ?? this.paramView(req.segments, req.query);
+        if (!view) {
+          res.writeHead(404, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: `no such path ${url}`, paths: [...API_ROUTES, ...API_PARAM_ROUTES] }) + '\n');
           return;
         }
-        log.error({ err, url }, 'API view failed');
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: (err as Error).message }) + '\n');
-      }
-    });
+        let body: string;
+        try {
+          body = JSON.stringify(view());
+        } catch (err) {
+          if (err instanceof TraceError) throw new HttpRequestError(400, err.message);
+          if (err instanceof UnknownEndpointError) throw new HttpRequestError(404, err.message);
+          throw err; // a 500, logged by the server
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end(body + '\n');
+      },
+      { name: 'agent-api', methods: ['GET'] },
+    );
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => {
