@@ -107,7 +107,9 @@ export class ClustermeshApiserver {
     const identities = store(IDENTITIES_PREFIX, true);
     // Keyed by the bare IP (the store's prefix includes the address space): no key string built per endpoint.
     const ipcache = store(IPCACHE_PREFIX, false, `${IPCACHE_PREFIX}/${IPCACHE_ADDRESS_SPACE}`);
-    const exportsStore = o.enableServiceExports ? store(SERVICE_EXPORTS_PREFIX) : undefined;
+    // Written always, as Cilium does: with MCS-API off the store stays empty and its canary is written at once
+    // (readers that see `serviceExportsEnabled` in the config, even false, wait for it).
+    const exportsStore = store(SERVICE_EXPORTS_PREFIX);
     // Only what this cluster owns is primed: nodes and services are per-cluster subtrees, the ipcache and the
     // identity range belong to this cluster's clustermesh etcd as a whole.
     await Promise.all([
@@ -115,7 +117,7 @@ export class ClustermeshApiserver {
       services.prime(`${o.clusterName}/`),
       identities.prime('id/'),
       ipcache.prime(),
-      exportsStore?.prime(`${o.clusterName}/`),
+      exportsStore.prime(`${o.clusterName}/`),
     ]);
 
     const inf = <K extends Parameters<ClusterSource['informer']>[0]>(kind: K, opts?: InformerOptions) => {
@@ -142,7 +144,7 @@ export class ClustermeshApiserver {
       filter,
       cluster,
       store: services,
-      ...(exportsStore && exportObjs ? { exports: { informer: exportObjs, store: exportsStore } } : {}),
+      ...(exportObjs ? { exports: { informer: exportObjs, store: exportsStore } } : {}),
     });
 
     this.config = new ClusterConfigPublisher(o.kvstore, this.lease, {
@@ -183,6 +185,7 @@ export class ClustermeshApiserver {
     after(ipcache, [ns, endpoints]);
     after(services, [ns, svcs, slices]);
     if (exportObjs) after(exportsStore, [ns, svcs, exportObjs]);
+    else void exportsStore.synced();
     apiserverMetrics(this);
     this.log.info({ cluster: o.clusterName, clusterID: o.clusterId }, 'clustermesh-apiserver started');
   }

@@ -9,11 +9,14 @@ import { ListWatcher } from './list-watcher.js';
 /** Cilium re-asserts the cluster config every 5 minutes. */
 export const CLUSTER_CONFIG_ENFORCE_INTERVAL_MS = 5 * 60_000;
 
-export interface ClusterConfigPublisherOptions {
-  clusterName: string;
-  config: ClusterConfig;
-  intervalMs?: number;
-}
+export type ClusterConfigPublisherOptions = { clusterName: string; intervalMs?: number } & (
+  | { config: ClusterConfig }
+  /** Another key kept the same way (e.g. kvstoremesh's reachability-writer key). */
+  | { key: string; value: string }
+) & {
+    /** Skip the write when the key already holds the value under the current lease (a restart adopting it). */
+    skipUnchanged?: boolean;
+  };
 
 /**
  * Publishes `cilium/cluster-config/<cluster>` under the writer's lease and keeps it so: re-asserted every interval,
@@ -40,17 +43,19 @@ export class ClusterConfigPublisher {
     private readonly lease: LeaseManager,
     opts: ClusterConfigPublisherOptions,
   ) {
-    this.key = clusterConfigKey(opts.clusterName);
-    this.value = Buffer.from(encodeClusterConfig(opts.config));
+    this.key = 'key' in opts ? opts.key : clusterConfigKey(opts.clusterName);
+    this.value = Buffer.from('key' in opts ? opts.value : encodeClusterConfig(opts.config));
     this.interval = opts.intervalMs ?? CLUSTER_CONFIG_ENFORCE_INTERVAL_MS;
     this.log = logger('cluster-config', { clusterName: opts.clusterName });
     this.firstPublish = new Promise((r) => (this.resolveFirst = r));
+    this.skipUnchanged = opts.skipUnchanged ?? false;
     this.lease.onLost(() => {
       this.assert();
     });
   }
 
   private readonly interval: number;
+  private readonly skipUnchanged: boolean;
 
   start(): void {
     this.assert();
@@ -95,7 +100,11 @@ export class ClusterConfigPublisher {
     let leaseId: string | undefined;
     try {
       leaseId = await this.lease.current();
-      await this.client.kv.put({ key: Buffer.from(this.key), value: this.value, lease: leaseId });
+      const key = Buffer.from(this.key);
+      const cur = this.skipUnchanged ? (await this.client.kv.range({ key })).kvs[0] : undefined;
+      if (cur?.lease !== leaseId || !cur.value.equals(this.value)) {
+        await this.client.kv.put({ key, value: this.value, lease: leaseId });
+      }
       this.backoff.reset();
       if (!this.published) {
         this.published = true;

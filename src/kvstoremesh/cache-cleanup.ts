@@ -1,7 +1,13 @@
 import type { Etcd3 } from 'etcd3';
 import { Backoff, prefixRangeEnd, sleep, toError, type BackoffOptions } from '../kvstore/index.js';
 import type { Logger } from '../observe/logger.js';
-import { MESH_RESOURCES, SYNCED_PREFIX, clusterConfigKey, cacheReachabilityKey, storePrefix } from '../wire/index.js';
+import {
+  CACHE_CANARY_STORES,
+  SYNCED_PREFIX,
+  clusterConfigKey,
+  cacheReachabilityKey,
+  storePrefix,
+} from '../wire/index.js';
 import { cacheCanaryPrefix, copyPrefixes } from './cache-layout.js';
 
 /** Retries `op` with backoff until it succeeds; returns false if `signal` aborted first. */
@@ -32,7 +38,7 @@ export async function deleteCachedClusterConfig(local: Etcd3, remote: string): P
 /** Deletes every copy of `remote`'s data and its cache canaries, in one transaction. */
 export async function deleteRemoteCache(local: Etcd3, remote: string): Promise<void> {
   const prefixes = [
-    ...MESH_RESOURCES.map((r) => copyPrefixes(r, remote, false).target),
+    ...CACHE_CANARY_STORES.map((r) => copyPrefixes(r, remote, false).target),
     cacheCanaryPrefix(remote),
     cacheReachabilityKey(remote),
   ];
@@ -67,9 +73,11 @@ async function namesUnder(local: Etcd3, prefix: string, leaf = false): Promise<s
 /** Every remote kvstoremesh left something of in the local etcd: copies, canaries or a reachability marker. */
 export async function cachedRemotes(local: Etcd3): Promise<Set<string>> {
   const found = new Set<string>();
-  for (const r of MESH_RESOURCES) for (const n of await namesUnder(local, `${storePrefix(r, true)}/`)) found.add(n);
+  for (const r of CACHE_CANARY_STORES)
+    for (const n of await namesUnder(local, `${storePrefix(r, true)}/`)) found.add(n);
   const reachable = cacheReachabilityKey('');
-  for (const n of await namesUnder(local, reachable, true)) found.add(n);
+  // `.writer` announces that this cache keeps markers; it names no remote.
+  for (const n of await namesUnder(local, reachable, true)) if (!n.startsWith('.')) found.add(n);
   // cilium/synced/<cluster>/... holds the local apiserver's canaries too: only cache canaries name a remote.
   for (const n of await namesUnder(local, `${SYNCED_PREFIX}/`)) {
     const canaries = Buffer.from(cacheCanaryPrefix(n));

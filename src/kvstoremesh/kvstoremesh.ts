@@ -1,8 +1,14 @@
 import type { Etcd3 } from 'etcd3';
+import { ClusterConfigPublisher } from '../kvstore/cluster-config-publisher.js';
 import { LeaseManager, type BackoffOptions } from '../kvstore/index.js';
 import { RemoteClusterManager, type RemoteClusterTuning } from '../kvstore/remote/index.js';
 import { logger } from '../observe/logger.js';
-import { CACHE_PREFIX, type MaxConnectedClusters } from '../wire/index.js';
+import {
+  CACHE_PREFIX,
+  CACHE_REACHABILITY_WRITER_KEY,
+  CACHE_REACHABILITY_WRITER_VALUE,
+  type MaxConnectedClusters,
+} from '../wire/index.js';
 import { bootstrapSeconds, remoteClusters } from './metrics.js';
 import { cachedRemotes, retrying } from './cache-cleanup.js';
 import { RemoteMirror, type RemoteMirrorStatus } from './remote-mirror.js';
@@ -64,6 +70,7 @@ export class KVStoreMesh {
   private readonly readyPromise: Promise<void>;
   private resolveReady!: () => void;
   private started = false;
+  private writerKey: ClusterConfigPublisher | undefined;
 
   constructor(private readonly opts: KVStoreMeshOptions) {
     const tuning = opts.tuning ?? {};
@@ -112,6 +119,15 @@ export class KVStoreMesh {
     } catch (err) {
       log.warn({ err }, 'could not look for the lease of a previous run; copies will be rewritten');
     }
+    // Before any cached cluster config: agents that find this key require our per-remote reachability markers.
+    this.writerKey = new ClusterConfigPublisher(this.opts.local, this.lease, {
+      clusterName: this.opts.clusterName,
+      key: CACHE_REACHABILITY_WRITER_KEY,
+      value: CACHE_REACHABILITY_WRITER_VALUE,
+      skipUnchanged: true,
+    });
+    this.writerKey.start();
+    await this.writerKey.firstPublish;
     log.info({ configDir: this.opts.configDir, cluster: this.opts.clusterName }, 'starting kvstoremesh');
     this.manager.start();
     this.checkReady();
@@ -158,6 +174,7 @@ export class KVStoreMesh {
     clearTimeout(this.readyTimer);
     this.shutdown.abort();
     await this.manager.stop();
+    await this.writerKey?.stop();
     await this.lease.close();
     this.resolveReady();
   }

@@ -1,11 +1,15 @@
 import type { Etcd3 } from 'etcd3';
 import { copyBytes, SyncStore, WatchStore, type ByteString, type LeaseManager } from '../kvstore/index.js';
 import type { RemoteSessionWork } from '../kvstore/remote/index.js';
-import { MalformedValueError, storePrefix, type MeshResource } from '../wire/index.js';
+import {
+  CACHE_CANARY_STORES,
+  MalformedValueError,
+  storeOffered,
+  storePrefix,
+  type CanaryStore,
+  type ClusterCapabilities,
+} from '../wire/index.js';
 import { copyPrefixes } from './cache-layout.js';
-
-/** Always copied; serviceexports only when the remote supports them. */
-export const BASE_RESOURCES: readonly MeshResource[] = ['nodes', 'services', 'identities', 'ip'];
 
 /**
  * Checks only the key layout (a kvstoremesh copies values as they are, byte for byte; validating them is the
@@ -26,9 +30,10 @@ function checkKeyLayout(suffix: string, value: Buffer): ByteString {
  * and its first list then removes what the previous source delivered and the new one does not have.
  */
 export class MirrorResource {
-  readonly resource: MeshResource;
+  readonly resource: CanaryStore;
   readonly target: SyncStore;
   readonly targetPrefix: string;
+  private readonly suffixPrefix: string;
   private source: WatchStore<ByteString> | undefined;
   private sourcePrefix: string | undefined;
   private primed: Promise<void> | undefined;
@@ -37,12 +42,14 @@ export class MirrorResource {
     local: Etcd3,
     lease: LeaseManager,
     private readonly remote: string,
-    resource: MeshResource,
+    resource: CanaryStore,
     /** Told whenever isSynced may have turned true (the source listed, or the canary written). */
     private readonly onSyncChange: () => void = () => undefined,
   ) {
     this.resource = resource;
-    this.targetPrefix = copyPrefixes(resource, remote, false).target;
+    const layout = copyPrefixes(resource, remote, false);
+    this.targetPrefix = layout.target;
+    this.suffixPrefix = layout.targetSuffixPrefix;
     this.target = new SyncStore(local, {
       prefix: this.targetPrefix,
       clusterName: remote,
@@ -59,6 +66,7 @@ export class MirrorResource {
     });
     await this.primed;
     const prefix = copyPrefixes(this.resource, this.remote, sourceCached).source;
+    const to = this.suffixPrefix;
     const key = `${epoch}:${prefix}`;
     if (this.source && this.sourcePrefix === key) return;
     await this.source?.stop();
@@ -70,10 +78,10 @@ export class MirrorResource {
       decode: checkKeyLayout,
       observer: {
         onUpsert: (suffix, value) => {
-          this.target.upsertBytes(suffix, value);
+          this.target.upsertBytes(to + suffix, value);
         },
         onDelete: (suffix) => {
-          this.target.delete(suffix);
+          this.target.delete(to + suffix);
         },
       },
       onSessionSynced: () => {
@@ -81,7 +89,9 @@ export class MirrorResource {
       },
       onSynced: () => {
         if (replacing) {
-          for (const k of [...this.target.keys()]) if (!source.has(k)) this.target.delete(k);
+          for (const k of [...this.target.keys()]) {
+            if (!k.startsWith(to) || !source.has(k.slice(to.length))) this.target.delete(k);
+          }
         }
         // Resolves when the canary is written; isSynced reports it.
         void this.target.synced().then(() => {
@@ -116,7 +126,23 @@ export class MirrorResource {
     await this.target.close();
   }
 
-  /** Stops reading and deletes the copies and the canary (the remote no longer offers the resource). */
+  /**
+   * The remote does not offer the resource (Cilium's disabled reflector): stops reading, deletes the copies, and
+   * writes the canary at once (readers of a Cilium-compatible cache expect all six canaries).
+   */
+  async disable(): Promise<void> {
+    await this.stop();
+    this.source = undefined;
+    this.sourcePrefix = undefined;
+    this.primed ??= this.target.prime();
+    await this.primed;
+    for (const k of [...this.target.keys()]) this.target.delete(k);
+    void this.target.synced().then(() => {
+      this.onSyncChange();
+    });
+  }
+
+  /** Stops reading and deletes the copies and the canary. */
   async drain(): Promise<void> {
     await this.stop();
     await this.target.drain();
@@ -124,11 +150,15 @@ export class MirrorResource {
   }
 }
 
-/** The copying stores of one remote, as the session runs them. */
+/**
+ * The copying stores of one remote, as the session runs them: all six of Cilium's reflectors, each active when the
+ * remote's config says it offers that store (see storeOffered), else disabled (its cache emptied and its canary
+ * written at once), as Cilium's kvstoremesh does.
+ */
 export class MirrorStores implements RemoteSessionWork {
   cached = false;
-  private readonly byResource = new Map<MeshResource, MirrorResource>();
-  private serviceExportsReady = false;
+  private readonly byResource = new Map<CanaryStore, MirrorResource>();
+  private readonly active = new Set<CanaryStore>();
   private epoch = 0;
   private syncListener: (() => void) | undefined;
   private readonly syncChanged = (): void => {
@@ -140,58 +170,59 @@ export class MirrorStores implements RemoteSessionWork {
     private readonly lease: LeaseManager,
     private readonly remote: string,
   ) {
-    for (const r of BASE_RESOURCES)
-      this.byResource.set(r, new MirrorResource(local, lease, remote, r, this.syncChanged));
+    for (const r of CACHE_CANARY_STORES) this.byResource.set(r, this.make(r));
+  }
+
+  private make(r: CanaryStore): MirrorResource {
+    return new MirrorResource(this.local, this.lease, this.remote, r, this.syncChanged);
   }
 
   /**
-   * Follows the remote's config: its read mode (direct or cache), service export support, and its cluster ID
+   * Follows the remote's config: its read mode (direct or cache), the stores it offers, and its cluster ID
    * (a new ID re-reads everything, as data of the old ID must not survive the first list of the new one).
    */
-  async prepare(opts: { cached: boolean; serviceExports: boolean | undefined; idChanged: boolean }): Promise<void> {
+  async prepare(opts: { cached: boolean; capabilities: ClusterCapabilities; idChanged: boolean }): Promise<void> {
     if (opts.idChanged) this.epoch++;
     this.cached = opts.cached;
-    const supported = opts.serviceExports !== undefined;
-    const se = this.byResource.get('serviceexports');
-    if (supported && !se) {
-      this.byResource.set(
-        'serviceexports',
-        new MirrorResource(this.local, this.lease, this.remote, 'serviceexports', this.syncChanged),
-      );
-    } else if (!supported && se) {
-      this.byResource.delete('serviceexports');
-      await se.drain();
+    for (const r of CACHE_CANARY_STORES) {
+      let m = this.byResource.get(r) ?? this.make(r);
+      if (storeOffered(opts.capabilities, r)) {
+        if (!this.active.has(r) && m.target.isSynced) {
+          // Was disabled (its canary written empty): the canary must not announce the copy before it is made.
+          await m.drain();
+          m = this.make(r);
+        }
+        this.byResource.set(r, m);
+        this.active.add(r);
+        await m.prepare(opts.cached, this.epoch);
+      } else {
+        this.active.delete(r);
+        this.byResource.set(r, m);
+        await m.disable();
+      }
     }
-    // A remote that supports exports but has them off writes no export canary: readiness does not wait for it.
-    this.serviceExportsReady = opts.serviceExports === true;
-    for (const m of this.byResource.values()) await m.prepare(opts.cached, this.epoch);
   }
 
-  resources(): readonly MeshResource[] {
-    return [...this.byResource.keys()];
+  /** The active reflectors: those the session starts behind the remote's canaries. */
+  resources(): readonly CanaryStore[] {
+    return CACHE_CANARY_STORES.filter((r) => this.active.has(r));
   }
 
-  get(resource: MeshResource): MirrorResource | undefined {
+  get(resource: CanaryStore): MirrorResource | undefined {
     return this.byResource.get(resource);
   }
 
-  start(resource: MeshResource, client: Etcd3): void {
-    this.byResource.get(resource)?.start(client);
+  start(resource: CanaryStore, client: Etcd3): void {
+    if (this.active.has(resource)) this.byResource.get(resource)?.start(client);
   }
 
-  isSynced(resource: MeshResource): boolean {
-    return this.byResource.get(resource)?.isSynced ?? false;
+  isSynced(resource: CanaryStore): boolean {
+    return this.active.has(resource) && (this.byResource.get(resource)?.isSynced ?? false);
   }
 
-  get ready(): boolean {
-    const needed = this.serviceExportsReady ? [...BASE_RESOURCES, 'serviceexports' as const] : BASE_RESOURCES;
-    return needed.every((r) => this.isSynced(r));
-  }
-
-  /** Whether every resource's canary has been written once (the copies are complete as of some point). */
+  /** Whether all six canaries have been written once (the copies are complete as of some point). */
   get canariesWritten(): boolean {
-    const needed = this.serviceExportsReady ? [...BASE_RESOURCES, 'serviceexports' as const] : BASE_RESOURCES;
-    return needed.every((r) => this.byResource.get(r)?.target.isSynced ?? false);
+    return CACHE_CANARY_STORES.every((r) => this.byResource.get(r)?.target.isSynced ?? false);
   }
 
   stopAll(): Promise<void> {

@@ -15,7 +15,7 @@ import {
   cachedClusterConfig,
   encodeClusterConfig,
   type ClusterConfig,
-  type MeshResource,
+  type CanaryStore,
   cacheReachabilityKey,
 } from '../wire/index.js';
 import { deleteCachedClusterConfig, deleteRemoteCache, retrying } from './cache-cleanup.js';
@@ -40,7 +40,7 @@ export interface RemoteMirrorStatus extends RemoteLinkStatus {
   /** Every canary written at least once: the remote no longer blocks kvstoremesh's readiness. */
   synced: boolean;
   /** Per resource: entries in the cache, and whether it is copied in the current session. */
-  resources: Partial<Record<MeshResource, { entries: number; synced: boolean }>>;
+  resources: Partial<Record<CanaryStore, { entries: number; synced: boolean }>>;
 }
 
 export interface RemoteMirrorOptions {
@@ -186,7 +186,7 @@ export class RemoteMirror implements ManagedRemote, RemoteClusterHandler {
     this.publish(cachedClusterConfig(cfg));
     await this.stores.prepare({
       cached: cfg.capabilities.cached,
-      serviceExports: cfg.capabilities.serviceExportsEnabled,
+      capabilities: cfg.capabilities,
       idChanged,
     });
     return this.stores;

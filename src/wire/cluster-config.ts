@@ -3,7 +3,8 @@ import {
   EXTENDED_MAX_CONNECTED_CLUSTERS,
   type MaxConnectedClusters,
 } from './cluster.js';
-import { ValidationError } from './errors.js';
+import { MalformedValueError, ValidationError } from './errors.js';
+import { CACHE_CANARY_STORES, type CanaryStore } from './keys.js';
 import { asObjectField, bool, parseJsonObject, uint } from './json-fields.js';
 
 /** `cilium/cluster-config/<cluster>`: what a reader needs to know before consuming a cluster's data. */
@@ -22,7 +23,18 @@ export interface ClusterCapabilities {
   maxConnectedClusters: number;
   /** undefined: the writer does not support MCS service exports; false: supported but off. */
   serviceExportsEnabled?: boolean;
+  /**
+   * Cilium 1.20's `endpointSlicesExportMode`: undefined (absent, `""`) = services only; `services-and-endpointslices`
+   * = both stores; `endpointslices-only` = no services store and no services canary.
+   */
+  endpointSlicesExportMode?: EndpointSlicesExportMode;
 }
+
+export type EndpointSlicesExportMode = 'services-and-endpointslices' | 'endpointslices-only';
+export const ENDPOINT_SLICES_EXPORT_MODES: readonly EndpointSlicesExportMode[] = [
+  'services-and-endpointslices',
+  'endpointslices-only',
+];
 
 const WHAT = 'cluster config';
 
@@ -34,6 +46,7 @@ export function encodeClusterConfig(cfg: ClusterConfig): string {
   if (c.cached) caps.push('"cached":true');
   if (c.maxConnectedClusters) caps.push(`"maxConnectedClusters":${c.maxConnectedClusters}`);
   if (c.serviceExportsEnabled !== undefined) caps.push(`"serviceExportsEnabled":${c.serviceExportsEnabled}`);
+  if (c.endpointSlicesExportMode) caps.push(`"endpointSlicesExportMode":"${c.endpointSlicesExportMode}"`);
   const id = cfg.id ? `"id":${cfg.id},` : '';
   return `{${id}"capabilities":{${caps.join(',')}}}`;
 }
@@ -50,6 +63,15 @@ export function decodeClusterConfig(bytes: string | Uint8Array): ClusterConfig {
     maxConnectedClusters: uint(caps, 'maxConnectedClusters', what, undefined, 0),
   };
   if (se !== undefined && se !== null) capabilities.serviceExportsEnabled = bool(caps, 'serviceExportsEnabled', what);
+  const mode = caps.endpointSlicesExportMode;
+  if (mode !== undefined && mode !== null && mode !== '') {
+    if (!ENDPOINT_SLICES_EXPORT_MODES.includes(mode as EndpointSlicesExportMode)) {
+      throw new MalformedValueError(
+        `${what}: endpointSlicesExportMode ${JSON.stringify(mode)} is none of "", ${ENDPOINT_SLICES_EXPORT_MODES.map((m) => `"${m}"`).join(', ')}`,
+      );
+    }
+    capabilities.endpointSlicesExportMode = mode as EndpointSlicesExportMode;
+  }
   return { id: uint(o, 'id', WHAT, undefined, 0), capabilities };
 }
 
@@ -64,9 +86,35 @@ export function localClusterConfig(
   return { id, capabilities };
 }
 
-/** The copy a kvstoremesh publishes for a remote: the remote's config with `cached` set. */
+/**
+ * The copy a kvstoremesh publishes for a remote: the remote's config with `syncedCanaries` and `cached` forced (a
+ * kvstoremesh writes its cache canaries whatever the remote does), the rest copied, as Cilium's kvstoremesh does.
+ */
 export function cachedClusterConfig(remote: ClusterConfig): ClusterConfig {
-  return { id: remote.id, capabilities: { ...remote.capabilities, cached: true } };
+  return { id: remote.id, capabilities: { ...remote.capabilities, syncedCanaries: true, cached: true } };
+}
+
+/**
+ * Whether a remote with this config offers `store`, as Cilium's readers decide it: services unless the mode is
+ * `endpointslices-only`; endpoint slices unless the mode is empty; service exports when `serviceExportsEnabled` is
+ * present (even false: the store is then empty but its canary written). Nodes, identities and ipcache always.
+ */
+export function storeOffered(caps: ClusterCapabilities, store: CanaryStore): boolean {
+  switch (store) {
+    case 'services':
+      return caps.endpointSlicesExportMode !== 'endpointslices-only';
+    case 'endpointslices':
+      return caps.endpointSlicesExportMode !== undefined;
+    case 'serviceexports':
+      return caps.serviceExportsEnabled !== undefined;
+    default:
+      return true;
+  }
+}
+
+/** The stores (and so, with `syncedCanaries`, the canaries) a reader waits for before the remote counts as ready. */
+export function readinessStores(caps: ClusterCapabilities): CanaryStore[] {
+  return CACHE_CANARY_STORES.filter((s) => storeOffered(caps, s));
 }
 
 /** A config without the field predates 511 mode, so it means 255. */

@@ -29,8 +29,20 @@ export const IDENTITY_VALUE_SEGMENT = 'value';
 export type MeshResource = 'nodes' | 'services' | 'serviceexports' | 'identities' | 'ip';
 export const MESH_RESOURCES: readonly MeshResource[] = ['nodes', 'services', 'serviceexports', 'identities', 'ip'];
 
+/** The stores a sync canary may announce: the mesh resources and Cilium 1.20's endpoint slices. */
+export type CanaryStore = MeshResource | 'endpointslices';
+/** The six canaries a kvstoremesh writes for every remote, in Cilium's order. */
+export const CACHE_CANARY_STORES: readonly CanaryStore[] = [
+  'nodes',
+  'services',
+  'serviceexports',
+  'endpointslices',
+  'identities',
+  'ip',
+];
+
 /** `cilium/state/<resource>/v1`, or `cilium/cache/<resource>/v1` when `cached`. */
-export function storePrefix(resource: MeshResource, cached = false): string {
+export function storePrefix(resource: CanaryStore, cached = false): string {
   return `${cached ? CACHE_PREFIX : STATE_PREFIX}/${resource}/v1`;
 }
 
@@ -47,7 +59,7 @@ export function clusterConfigKey(cluster: string): string {
  * The canary announcing that `cluster`'s `resource` store finished its initial sync:
  * `cilium/synced/<cluster>/cilium/state/<resource>/v1` (or `.../cilium/cache/...` when written by kvstoremesh).
  */
-export function syncedCanaryKey(cluster: string, resource: MeshResource, cached = false): string {
+export function syncedCanaryKey(cluster: string, resource: CanaryStore, cached = false): string {
   return `${SYNCED_PREFIX}/${cluster}/${storePrefix(resource, cached)}`;
 }
 
@@ -130,8 +142,23 @@ export function mirrorPrefixes(resource: MeshResource, remote: string): MirrorPr
  * remote's backends stop being selected even though its cached copy stays readable.
  */
 export function cacheReachabilityKey(remote: string): string {
-  return `${CACHE_PREFIX}/.reachable/${remote}`;
+  return `${cacheReachabilityPrefix()}${remote}`;
 }
+
+/** Where the reachability markers (and their writer's announcement) live, with the trailing slash. */
+export function cacheReachabilityPrefix(): string {
+  return `${CACHE_PREFIX}/.reachable/`;
+}
+
+/**
+ * cmesh extension: written by a cmesh KVStoreMesh under its lease before any cached cluster config, it says "this
+ * cache's writer maintains reachability markers". An agent requires a remote's marker only while this key exists,
+ * so a cache written by Cilium's KVStoreMesh (which writes neither) is read as Cilium's agents read it. `.writer`
+ * cannot be a cluster name (names start with a letter or digit), so it never collides with a marker.
+ */
+export const CACHE_REACHABILITY_WRITER_KEY = `${CACHE_PREFIX}/.reachable/.writer`;
+/** The writer key's value (readers test only that the key exists). */
+export const CACHE_REACHABILITY_WRITER_VALUE = 'cmesh-kvstoremesh';
 
 /** The cache key for a remote's entry: `cilium/cache/<resource>/v1/<cluster>/...` + suffix. */
 export function cacheKey(resource: MeshResource, remote: string, suffix: string): string {

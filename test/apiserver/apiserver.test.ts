@@ -101,9 +101,16 @@ describe('clustermesh-apiserver against real etcd', () => {
       kv['cilium/cluster-config/east'],
       '{"id":7,"capabilities":{"syncedCanaries":true,"maxConnectedClusters":255,"serviceExportsEnabled":false}}',
     );
-    for (const r of ['nodes', 'services', 'identities', 'ip']) {
+    // MCS-API is off here: the service-exports canary is written all the same, as Cilium does, and the store stays
+    // empty.
+    for (const r of ['nodes', 'services', 'serviceexports', 'identities', 'ip']) {
       assert.match(kv[`cilium/synced/east/cilium/state/${r}/v1`] ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, r);
     }
+    assert.deepEqual(
+      Object.keys(kv).filter((k) => k.startsWith('cilium/state/serviceexports/')),
+      [],
+      'no service export entries with MCS-API off',
+    );
     assert.match(kv['cilium/.heartbeat'] ?? '', /^\d{4}-\d\d-\d\dT/);
     // Leases: everything but identity master keys carries one.
     const raw = await mesh.kv.range({ key: Buffer.from('cilium/'), range_end: Buffer.from('cilium0') });

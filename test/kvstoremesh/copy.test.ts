@@ -75,25 +75,29 @@ describe('KVStoreMesh: copying remote clusters into the local cache', () => {
       assert.ok(want.size > 0, `fixture has keys under ${source}`);
       assert.deepEqual(await readSuffixes(lc, target), want, `${source} -> ${target}`);
     }
-    // Byte for byte: the identity master key and the slave key are both copied, bytes unchanged.
+    // Byte for byte: the identity master key is copied, bytes unchanged; the slave key is not (Cilium copies `id/`
+    // only).
     const idCopy = await lc.get(`cilium/cache/identities/v1/c2/id/${clusterIdentity(2, 1)}`).buffer();
     const idSource = await c2.client.get(`cilium/state/identities/v1/id/${clusterIdentity(2, 1)}`).buffer();
-    assert.ok(idCopy && idSource && idCopy.equals(idSource));
-    assert.equal(
-      await getKey(lc, IDENTITY_VALUE_KEY.replace('cilium/state/identities/v1/', 'cilium/cache/identities/v1/c2/')),
-      String(clusterIdentity(2, 1)),
+    assert.ok(idCopy && idSource && idCopy.equals(idSource), 'identity master key copied byte for byte');
+    assert.deepEqual(
+      [...(await readPrefix(lc, 'cilium/cache/identities/v1/c2/')).keys()].filter((k) => !k.includes('/c2/id/')),
+      [],
+      'nothing but id/ copied',
     );
 
     const canaries = await readPrefix(lc, 'cilium/synced/c2/');
     assert.deepEqual(
       [...canaries.keys()].sort(),
       [
+        'cilium/synced/c2/cilium/cache/endpointslices/v1',
         'cilium/synced/c2/cilium/cache/identities/v1',
         'cilium/synced/c2/cilium/cache/ip/v1',
         'cilium/synced/c2/cilium/cache/nodes/v1',
+        'cilium/synced/c2/cilium/cache/serviceexports/v1',
         'cilium/synced/c2/cilium/cache/services/v1',
       ],
-      'one canary per copied resource, none for unsupported service exports',
+      'all six cache canaries, those of the reflectors that are off (service exports, endpoint slices) included',
     );
     for (const [, v] of canaries) assert.match(v.value.toString(), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
@@ -120,8 +124,8 @@ describe('KVStoreMesh: copying remote clusters into the local cache', () => {
     assert.equal(r.synced, true);
     assert.equal(r.config?.clusterID, 2);
     assert.equal(r.resources.nodes?.entries, 2);
-    assert.equal(r.resources.identities?.entries, 3);
-    assert.equal(r.resources.serviceexports, undefined);
+    assert.equal(r.resources.identities?.entries, 2, 'master keys only');
+    assert.equal(r.resources.serviceexports, undefined, 'service exports off: no active reflector');
 
     const metrics = await registry.metrics();
     assert.match(metrics, /cilium_kvstoremesh_remote_clusters 1/);
@@ -179,19 +183,19 @@ describe('KVStoreMesh: copying remote clusters into the local cache', () => {
       await getKey(lc, 'cilium/cluster-config/c3'),
       '{"id":3,"capabilities":{"syncedCanaries":true,"cached":true,"maxConnectedClusters":255,"serviceExportsEnabled":true}}',
     );
-    // c2 does not support exports: nothing of them in its cache.
-    assert.equal((await readPrefix(lc, 'cilium/cache/serviceexports/v1/c2/')).size, 0);
-    assert.equal(await getKey(lc, 'cilium/synced/c2/cilium/cache/serviceexports/v1'), undefined);
+    // c2 does not support exports: nothing of them in its cache, but their canary (a disabled reflector's).
+    assert.equal((await readPrefix(lc, 'cilium/cache/serviceexports/v1/c2/')).size, 0, 'no c2 export copies');
+    assert.ok(await getKey(lc, 'cilium/synced/c2/cilium/cache/serviceexports/v1'), 'c2 export canary written');
   });
 
-  it('drops the copied service exports when the remote stops supporting them', async () => {
+  it('drops the copied service exports when the remote stops supporting them (their canary stays)', async () => {
     const c3 = remotes[1]!;
     await c3.putConfig(); // no serviceExportsEnabled: an older remote
     await waitForAsync(
-      'service export copies and canary removed',
+      'service export copies removed, canary kept',
       async () =>
         (await readPrefix(lc, 'cilium/cache/serviceexports/v1/c3/')).size === 0 &&
-        (await getKey(lc, 'cilium/synced/c3/cilium/cache/serviceexports/v1')) === undefined,
+        (await getKey(lc, 'cilium/synced/c3/cilium/cache/serviceexports/v1')) !== undefined,
     );
     await waitForAsync(
       'cluster config follows',
@@ -200,5 +204,32 @@ describe('KVStoreMesh: copying remote clusters into the local cache', () => {
         '{"id":3,"capabilities":{"syncedCanaries":true,"cached":true,"maxConnectedClusters":255}}',
     );
     assert.equal((await readPrefix(lc, 'cilium/cache/nodes/v1/c3/')).size, 2, 'the rest stays');
+  });
+
+  it('in front of a remote without serviceExportsEnabled, writes all six cache canaries within a second of connecting', async () => {
+    const c5 = await FakeRemote.start('c5', 5);
+    remotes.push(c5);
+    await c5.populate();
+    await c5.putAllCanaries();
+    await c5.putConfig(); // no serviceExportsEnabled, no endpointSlicesExportMode
+    await c5.heartbeat();
+    await dir.write('c5', c5.etcd.endpoint);
+    await waitFor('c5 connected', () => km.status().remotes.some((r) => r.name === 'c5' && r.connected));
+    const connectedAt = Date.now();
+    const want = ['endpointslices', 'identities', 'ip', 'nodes', 'serviceexports', 'services'].map(
+      (r) => `cilium/synced/c5/cilium/cache/${r}/v1`,
+    );
+    let have: string[] = [];
+    while (Date.now() - connectedAt < 1_000) {
+      have = [...(await readPrefix(lc, 'cilium/synced/c5/')).keys()].sort();
+      if (have.length === want.length) break;
+      await sleepMs(20);
+    }
+    assert.deepEqual(have, want, 'all six cache canaries within a second of connecting');
+    assert.equal(
+      await getKey(lc, 'cilium/cluster-config/c5'),
+      '{"id":5,"capabilities":{"syncedCanaries":true,"cached":true,"maxConnectedClusters":255}}',
+      'the cached config',
+    );
   });
 });

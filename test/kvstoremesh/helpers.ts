@@ -32,7 +32,8 @@ export function directMapping(remote: string): [string, string][] {
   return [
     [`cilium/state/nodes/v1/${remote}/`, `cilium/cache/nodes/v1/${remote}/`],
     [`cilium/state/services/v1/${remote}/`, `cilium/cache/services/v1/${remote}/`],
-    [`cilium/state/identities/v1/`, `cilium/cache/identities/v1/${remote}/`],
+    // Identity master keys only (nothing under value/ or locks/), as Cilium's kvstoremesh copies them.
+    [`cilium/state/identities/v1/id/`, `cilium/cache/identities/v1/${remote}/id/`],
     [`cilium/state/ip/v1/default/`, `cilium/cache/ip/v1/${remote}/`],
   ];
 }

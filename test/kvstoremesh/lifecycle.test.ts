@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Etcd3 } from 'etcd3';
 import type { KVStoreMesh } from '../../src/kvstoremesh/kvstoremesh.js';
 import { TestEtcd } from '../harness/etcd.js';
+import { CACHE_REACHABILITY_WRITER_KEY } from '../../src/wire/index.js';
 import { TcpProxy } from '../k8s/tcp-proxy.js';
 import {
   ConfigDir,
@@ -125,7 +126,9 @@ describe('KVStoreMesh: reconnects, removals and restarts', () => {
     await waitForAsync(
       'cache deleted',
       async () =>
-        (await readPrefix(lc, 'cilium/cache/')).size === 0 && (await readPrefix(lc, 'cilium/synced/c2/')).size === 0,
+        // Only the cache's own reachability-writer key stays (it names no remote).
+        [...(await readPrefix(lc, 'cilium/cache/')).keys()].every((k) => k === CACHE_REACHABILITY_WRITER_KEY) &&
+        (await readPrefix(lc, 'cilium/synced/c2/')).size === 0,
     );
     await waitFor('removal finished', () => km.status().removing.length === 0);
     assert.equal(km.status().remotes.length, 0);

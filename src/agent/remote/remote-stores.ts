@@ -22,7 +22,7 @@ import {
 } from '../../wire/index.js';
 import type { RemoteClusterSink } from './remote-cluster-types.js';
 
-/** The resources a remote must have synced before it counts as ready (Cilium: nodes, services, identities, ipcache). */
+/** The stores this reader always has (a remote session waits for what the remote's config offers; see readinessStores). */
 export const READINESS_RESOURCES: readonly MeshResource[] = ['nodes', 'services', 'identities', 'ip'];
 
 export interface RemoteStoresOptions {

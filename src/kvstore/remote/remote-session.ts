@@ -10,9 +10,13 @@ import {
   encodeClusterConfig,
   syncedCanaryKey,
   syncedCanaryPrefix,
+  readinessStores,
+  CACHE_CANARY_STORES,
+  type CanaryStore,
   type ClusterConfig,
-  type MeshResource,
   cacheReachabilityKey,
+  cacheReachabilityPrefix,
+  CACHE_REACHABILITY_WRITER_KEY,
 } from '../../wire/index.js';
 import { toError } from '../errors.js';
 import { HeartbeatWatcher } from '../heartbeat.js';
@@ -26,12 +30,10 @@ export interface RemoteSessionWork {
   /** Reads `cilium/cache/...` (a kvstoremesh copy): the canaries to wait for are the cache ones. */
   readonly cached: boolean;
   /** The resources read, in the order they are started without canaries. */
-  resources(): readonly MeshResource[];
+  resources(): readonly CanaryStore[];
   /** Starts reading `resource` on `client`, unless it is read already in this session. */
-  start(resource: MeshResource, client: Etcd3): void;
-  isSynced(resource: MeshResource): boolean;
-  /** Everything needed for readiness is synced in the current session. */
-  readonly ready: boolean;
+  start(resource: CanaryStore, client: Etcd3): void;
+  isSynced(resource: CanaryStore): boolean;
   /** Ends the readers' sessions; their flags must be set synchronously (the client is closed right after). */
   stopAll(): Promise<void>;
   /**
@@ -93,14 +95,17 @@ export class RemoteSession {
   private heartbeat: HeartbeatWatcher | undefined;
   private canaries: ListWatcher | undefined;
   private reachability: ListWatcher | undefined;
-  private readonly seenCanaries = new Set<MeshResource>();
+  private readonly seenCanaries = new Set<CanaryStore>();
   private readonly expectedConfig: string;
+  /** What readiness waits for, from the remote's config alone (as Cilium's readers decide it). */
+  private readonly required: readonly CanaryStore[];
 
   constructor(private readonly opts: SessionOptions) {
     this.done = new Promise((resolve) => {
       this.finish = resolve;
     });
     this.expectedConfig = encodeClusterConfig(opts.config);
+    this.required = readinessStores(opts.config.capabilities);
   }
 
   async run(): Promise<SessionEnd> {
@@ -152,24 +157,40 @@ export class RemoteSession {
   }
 
   /**
-   * Reading a KVStoreMesh cache, the connection to the cache says nothing about the remote itself: the marker
-   * KVStoreMesh keeps while it reaches the remote does. Absent (after the first list) or deleted -> lost.
+   * Reading a KVStoreMesh cache, the connection to the cache says nothing about the remote itself: the marker a cmesh
+   * KVStoreMesh keeps while it reaches the remote does. The marker is required only from a writer that announces it
+   * keeps markers (its `.writer` key, under its lease): a Cilium KVStoreMesh writes neither, and its cache is read
+   * as Cilium's agents read it. Once the writer key was seen in this session, the marker's absence (after the first
+   * list), its deletion, or the writer key's deletion (the KVStoreMesh's lease is gone) -> lost.
    */
   private startReachabilityWatch(): void {
     const key = cacheReachabilityKey(this.opts.cluster);
-    let present = false;
-    const lost = (): void => {
-      this.end({ kind: 'lost', reason: `KVStoreMesh reports ${this.opts.cluster} unreachable (no ${key})` });
+    let writer = false;
+    let marker = false;
+    let listed = false;
+    const lost = (why: string): void => {
+      this.end({ kind: 'lost', reason: `KVStoreMesh reports ${this.opts.cluster} unreachable (${why})` });
     };
-    this.reachability = new ListWatcher(this.opts.client, key, {
+    this.reachability = new ListWatcher(this.opts.client, cacheReachabilityPrefix(), {
       onUpsert: (kv) => {
-        if (kv.key === key) present = true;
+        if (kv.key === key) marker = true;
+        else if (kv.key === CACHE_REACHABILITY_WRITER_KEY) {
+          writer = true;
+          // A cmesh KVStoreMesh took over the cache mid-session: from now on its marker is required.
+          if (listed && !marker) lost(`no ${key}`);
+        }
       },
       onDelete: (k) => {
-        if (k === key) lost();
+        if (k === key) {
+          marker = false;
+          if (writer) lost(`${key} deleted`);
+        } else if (k === CACHE_REACHABILITY_WRITER_KEY && writer) {
+          lost(`${CACHE_REACHABILITY_WRITER_KEY} deleted`);
+        }
       },
       onListDone: () => {
-        if (!present) lost();
+        listed = true;
+        if (writer && !marker) lost(`no ${key}`);
       },
     });
     this.reachability.start();
@@ -183,13 +204,15 @@ export class RemoteSession {
     // Each store starts only once the remote announced that store's initial sync: before that, a list would
     // return a partial view, and its stale GC would delete entries the remote still has. The canary watch
     // runs without canaries too: its stream breaks the moment the connection does, which triggers a probe.
-    const byKey = new Map(work.resources().map((r) => [syncedCanaryKey(cluster, r, work.cached), r] as const));
+    // Stores the work has no reader for (endpoint slices) count as synced once their canary exists.
+    const readers = new Set<CanaryStore>(work.resources());
+    const byKey = new Map(CACHE_CANARY_STORES.map((r) => [syncedCanaryKey(cluster, r, work.cached), r] as const));
     this.canaries = new ListWatcher(client, syncedCanaryPrefix(cluster), {
       onUpsert: (kv) => {
-        const resource = byKey.get(kv.key);
-        if (!gated || resource === undefined || this.ended) return;
-        this.seenCanaries.add(resource);
-        work.start(resource, client);
+        const store = byKey.get(kv.key);
+        if (!gated || store === undefined || this.ended) return;
+        this.seenCanaries.add(store);
+        if (readers.has(store)) work.start(store, client);
         this.checkReadiness(); // the status line names the canaries still awaited
       },
       onDelete: () => undefined, // a canary once seen stays valid for the session, as in Cilium
@@ -204,8 +227,7 @@ export class RemoteSession {
   /** Runs at the start and on every sync event of the readers: reports progress, then readiness once. */
   private checkReadiness(): void {
     if (this.ended || this.readyReported) return;
-    const { work } = this.opts;
-    if (work.ready) {
+    if (this.pending().length === 0) {
       this.readyReported = true;
       this.opts.onReady();
       return;
@@ -213,9 +235,21 @@ export class RemoteSession {
     this.opts.onProgress(this.progress());
   }
 
-  private progress(): string {
+  /**
+   * The stores readiness still waits for in this session: those the remote's config says it offers (nothing else),
+   * each synced by its reader, or, for a store the work has no reader for, announced by its canary.
+   */
+  private pending(): CanaryStore[] {
     const { work, config } = this.opts;
-    const pending = work.resources().filter((r) => !work.isSynced(r));
+    const readers = new Set<CanaryStore>(work.resources());
+    return this.required.filter((r) =>
+      readers.has(r) ? !work.isSynced(r) : config.capabilities.syncedCanaries && !this.seenCanaries.has(r),
+    );
+  }
+
+  private progress(): string {
+    const { config } = this.opts;
+    const pending = this.pending();
     if (config.capabilities.syncedCanaries) {
       const noCanary = pending.filter((r) => !this.seenCanaries.has(r));
       if (noCanary.length > 0) return `waiting for sync canaries: ${noCanary.join(', ')}`;

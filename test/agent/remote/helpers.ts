@@ -9,6 +9,7 @@ import type { Etcd3 } from 'etcd3';
 import type { RemoteClusterSink } from '../../../src/agent/remote/remote-cluster-types.js';
 import type { ClusterMeshTuning } from '../../../src/agent/remote/cluster-mesh.js';
 import {
+  CACHE_REACHABILITY_WRITER_KEY,
   cacheReachabilityKey,
   clusterConfigKey,
   encodeClusterConfig,
@@ -233,8 +234,12 @@ export class FakeRemote {
 
   async putAllCanaries(): Promise<void> {
     for (const r of ['nodes', 'services', 'identities', 'ip'] as const) await this.putCanary(r);
-    // A kvstoremesh marks the remotes it reaches; readers of a cache require the marker.
-    if (this.cached) await this.client.put(cacheReachabilityKey(this.name)).value(new Date().toISOString());
+    // A cmesh kvstoremesh announces that it keeps markers and marks the remotes it reaches; readers of such a cache
+    // require the marker.
+    if (this.cached) {
+      await this.client.put(CACHE_REACHABILITY_WRITER_KEY).value('cmesh-kvstoremesh');
+      await this.client.put(cacheReachabilityKey(this.name)).value(new Date().toISOString());
+    }
   }
 
   /** A typical small cluster: 2 nodes, 1 shared + 1 non-shared service, 2 endpoints, 2 identities. */
