@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/cluster.js';
-import { parseIpRange, rangesOverlap } from '../wire/ip.js';
+import { addressAt, parseIpRange, rangesOverlap } from '../wire/ip.js';
+import { TUNNEL_PORT } from '../agent/datapath/tunnel.js';
 import { readClusterRecord, writeClusterRecord, type ClusterRecord } from '../k8s/local-cluster-record.js';
 import { runningPid, startDaemon, stopDaemon, killDaemon } from './daemon.js';
 import { EtcdProcess, freePort } from './etcd-process.js';
@@ -166,7 +168,32 @@ export async function validateNewCluster(
       }
     }
   }
+  if (nodes > 0) {
+    // Loopback addresses are global to the machine: a cluster of another CMESH_HOME (or any other process) may
+    // already serve this range, and the agents would then fail to take their addresses.
+    const router = addressAt(pod, 1);
+    if (await addressTaken(router, TUNNEL_PORT))
+      fail(
+        `the pod CIDR ${podCidr} is already in use on this machine (${router}:${TUNNEL_PORT} is taken, e.g. by a cluster of another CMESH_HOME): ` +
+          'choose another --id or pass a free --pod-cidr and --service-cidr',
+      );
+  }
   return { name: opts.name, id: opts.id, podCidr, serviceCidr, nodes, maxConnectedClusters: maxCC };
+}
+
+/** Whether `address:port` is held by another socket (only EADDRINUSE counts: a range not on loopback is free). */
+function addressTaken(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      resolve(err.code === 'EADDRINUSE');
+    });
+    server.listen({ host: address, port, exclusive: true }, () => {
+      server.close(() => {
+        resolve(false);
+      });
+    });
+  });
 }
 
 /**

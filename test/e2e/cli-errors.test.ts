@@ -7,8 +7,10 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { TUNNEL_PORT } from '../../src/agent/datapath/tunnel.js';
 import { CmeshHome, type CmeshResult } from './helpers.js';
 
 interface ClusterRow {
@@ -103,6 +105,22 @@ describe('cmesh CLI: errors, exit codes and deletion (real clusters)', () => {
       'apply of a 2 MB object',
     );
     assert.notEqual((await home.run(['get', 'ns', 'small', '--context', 'east'])).code, 0, 'nothing applied');
+  });
+
+  it('refuses default ranges that another process on this machine already serves', async () => {
+    // What a cluster of another CMESH_HOME with the same ID would hold: the first node's tunnel address.
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen({ host: '127.43.0.1', port: TUNNEL_PORT }, resolve));
+    try {
+      assertFails(
+        await home.run(['cluster', 'create', 'north', '--id', '43', '--nodes', '1']),
+        /pod CIDR 127\.43\.0\.0\/17 is already in use on this machine \(127\.43\.0\.1:\d+ is taken/,
+        'a taken loopback range',
+      );
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+    assert.equal(existsSync(path.join(home.dir, 'clusters', 'north')), false, 'nothing created');
   });
 
   it('clustermesh status of a cluster without ClusterMesh says so and exits 1, never "ready"', async () => {
