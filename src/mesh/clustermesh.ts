@@ -201,9 +201,6 @@ async function startKvstoremesh(record: ClusterRecord, paths: ClusterPaths, step
     name: `kvstoremesh of cluster ${record.name}`,
     args: [
       'kvstoremesh',
-      // For its owner-only status socket (run/kvstoremesh-status.sock); the flags below win over the record.
-      '--cluster-dir',
-      paths.dir,
       '--cluster-name',
       record.name,
       '--cluster-id',
