@@ -4,7 +4,7 @@ import { ObjectStore } from '../k8s/object-store.js';
 import { createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../kvstore/client.js';
 import { missingFlagsMessage, resolveClusterFlags } from '../k8s/cluster-flags.js';
 import { FlagValueError } from '../observe/flag-values.js';
-import { HealthServer, statusSocketPath } from '../observe/health-server.js';
+import { HealthServer } from '../observe/health-server.js';
 import { logger } from '../observe/logger.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
 import { setKvstoreMetricsNamespace } from '../kvstore/metrics.js';
@@ -20,8 +20,6 @@ export interface ApiserverRunOptions {
   stateEtcd: EtcdClientOptions;
   kvstore: EtcdClientOptions;
   healthPort: number;
-  /** The owner-only socket serving /readyz with its detail (the TCP /readyz has status words only). */
-  statusSocket?: string;
   defaultGlobalNamespace: boolean;
   enableServiceExports: boolean;
 }
@@ -53,7 +51,6 @@ export async function runApiserver(o: ApiserverRunOptions): Promise<void> {
     detail: () => apiserver.status(),
   });
   const port = await health.listen(o.healthPort);
-  if (o.statusSocket) await health.listenStatusSocket(o.statusSocket);
   await apiserver.start();
   log.info({ healthPort: port }, 'serving /healthz, /readyz and /metrics');
   await untilStopSignal();
@@ -114,7 +111,6 @@ export async function apiserverRunOptions(opts: ApiserverFlags): Promise<Apiserv
     stateEtcd: { endpoints: [stateUrl] },
     kvstore: kvConfig ? await loadEtcdConfigFile(kvConfig) : { endpoints: [kvUrl ?? ''] },
     healthPort: healthPort ?? 0,
-    ...(opts.clusterDir && rec ? { statusSocket: statusSocketPath(opts.clusterDir, 'apiserver') } : {}),
     defaultGlobalNamespace:
       opts.clustermeshDefaultGlobalNamespace ?? rec?.clustermesh?.defaultGlobalNamespace ?? DEFAULT_GLOBAL_NAMESPACE,
     enableServiceExports: opts.enableServiceExports ?? rec?.clustermesh?.serviceExports ?? false,

@@ -106,7 +106,7 @@ export function vmCommand() {
     .action(async (name, o) => {
       const { vmStatus } = await vms();
       await withContext(o.context, async (ctx) => {
-        const st = await vmStatus(ctx.paths, ctx.state(), name);
+        const st = await vmStatus(ctx.record, ctx.state(), name);
         emit(o.output, st, () => {
           const rows = st.workloads.map((w) => [
             w.name,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { createEtcdClient, loadEtcdConfigFile, type EtcdClientOptions } from '../kvstore/client.js';
-import { HealthServer, statusSocketPath } from '../observe/health-server.js';
+import { HealthServer } from '../observe/health-server.js';
 import { missingFlagsMessage, resolveClusterFlags } from '../k8s/cluster-flags.js';
 import { logger } from '../observe/logger.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
@@ -20,8 +20,6 @@ export interface KVStoreMeshRunOptions {
   clustermeshConfig: string;
   kvstore: EtcdClientOptions;
   healthPort: number;
-  /** The owner-only socket serving /readyz with its detail (the TCP /readyz has status words only). */
-  statusSocket?: string;
   perClusterReadyTimeoutMs: number;
   globalReadyTimeoutMs: number;
   disconnectGracePeriodMs: number;
@@ -47,7 +45,6 @@ export async function runKVStoreMesh(o: KVStoreMeshRunOptions): Promise<void> {
   });
   const health = new HealthServer({ healthy: () => true, ready: () => km.ready(), detail: () => km.status() });
   const port = await health.listen(o.healthPort);
-  if (o.statusSocket) await health.listenStatusSocket(o.statusSocket);
   await km.start();
   log.info({ healthPort: port }, 'serving /healthz, /readyz and /metrics');
   await untilStopSignal();
@@ -107,7 +104,6 @@ export async function kvstoremeshRunOptions(opts: KVStoreMeshFlags): Promise<KVS
     clustermeshConfig: configDir!,
     kvstore: kvConfig ? await loadEtcdConfigFile(kvConfig) : { endpoints: [kvUrl!] },
     healthPort: healthPort ?? 0,
-    ...(opts.clusterDir && rec ? { statusSocket: statusSocketPath(opts.clusterDir, 'kvstoremesh') } : {}),
     perClusterReadyTimeoutMs: opts.perClusterReadyTimeout,
     globalReadyTimeoutMs: opts.globalReadyTimeout,
     disconnectGracePeriodMs: opts.disconnectGracePeriod,

@@ -5,7 +5,6 @@
 import { readdir } from 'node:fs/promises';
 import http from 'node:http';
 import { AgentClient } from '../agent/api/api-client.js';
-import { getStatusSocket, statusSocketPath } from '../observe/health-server.js';
 import type { RemoteClusterStatus } from '../agent/remote/remote-cluster-types.js';
 import type { RemoteLinkStatus } from '../kvstore/remote/index.js';
 import { certificateStatuses, type CertificateStatus } from './certificates-store.js';
@@ -107,7 +106,7 @@ const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isArray = (v: unknown): v is unknown[] => Array.isArray(v);
 
-/** Extracts the per-remote views from kvstoremesh's status-socket /readyz detail (`{ready, detail: {remotes: [...]}}`). */
+/** Extracts the per-remote views from kvstoremesh's /readyz detail (`{ready, detail: {remotes: [...]}}`). */
 export function kvstoremeshRemotes(readyz: unknown): Map<string, KvstoremeshRemoteView> {
   const out = new Map<string, KvstoremeshRemoteView>();
   const detail = field(readyz, 'detail', (v): v is object => v !== null && typeof v === 'object');
@@ -148,9 +147,8 @@ export async function clustermeshStatus(name: string, home = cmeshHome()): Promi
   let kvsmRemotes = new Map<string, KvstoremeshRemoteView>();
   if (enabled && cm.kvstoremesh) {
     const running = (await runningPid(pidFile(paths, 'kvstoremesh'))) !== undefined;
-    // The per-remote detail is on KVStoreMesh's owner-only status socket (its TCP /readyz has status words only).
     const res = running
-      ? await getStatusSocket(statusSocketPath(paths.dir, 'kvstoremesh'), HTTP_TIMEOUT_MS)
+      ? await getJson(`http://127.0.0.1:${record.ports.kvstoremeshHealth ?? 0}/readyz`)
       : { status: 0, body: null };
     kvsm = { running, ready: res.status === 200 };
     kvsmRemotes = kvstoremeshRemotes(res.body);

@@ -8,7 +8,6 @@ import type { Etcd3 } from 'etcd3';
 import { NotFoundError } from '../k8s/errors.js';
 import type { ClusterRecord } from '../k8s/local-cluster-record.js';
 import { ObjectStore } from '../k8s/object-store.js';
-import { getStatusSocket, statusSocketPath } from '../observe/health-server.js';
 import type { CiliumExternalWorkload } from '../k8s/types.js';
 import { EXTERNAL_WORKLOAD_USER } from '../kvstore/users.js';
 import { caFiles, userCertFiles } from './certificates-store.js';
@@ -97,12 +96,16 @@ interface ApiserverWorkload {
 }
 
 /** The apiserver's view (registrations, refusals), or undefined when it does not answer. */
-async function apiserverWorkloads(paths: ClusterPaths): Promise<ApiserverWorkload[] | undefined> {
-  // The inventory is on the apiserver's owner-only status socket: its TCP /readyz has status words only.
-  const res = await getStatusSocket(statusSocketPath(paths.dir, 'apiserver'), STATUS_TIMEOUT_MS);
-  if (res.status === 0 || res.body === null || typeof res.body !== 'object') return undefined;
-  const body = res.body as { detail?: { externalWorkloads?: ApiserverWorkload[] } | null };
-  return body.detail?.externalWorkloads;
+async function apiserverWorkloads(record: ClusterRecord): Promise<ApiserverWorkload[] | undefined> {
+  const port = record.ports.apiserverHealth;
+  if (!port) return undefined;
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) });
+    const body = (await res.json()) as { detail?: { externalWorkloads?: ApiserverWorkload[] } | null };
+    return body.detail?.externalWorkloads;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -110,12 +113,12 @@ async function apiserverWorkloads(paths: ClusterPaths): Promise<ApiserverWorkloa
  * registrations of unknown names. Without a reachable apiserver, only what the CEW status says.
  */
 export async function vmStatus(
-  paths: ClusterPaths,
+  record: ClusterRecord,
   state: Etcd3,
   name?: string,
 ): Promise<{ apiserver: boolean; workloads: VmStatus[] }> {
   const cews = await listVms(state);
-  const live = await apiserverWorkloads(paths);
+  const live = await apiserverWorkloads(record);
   const byName = new Map<string, VmStatus>();
   for (const c of cews) {
     byName.set(c.metadata.name, {

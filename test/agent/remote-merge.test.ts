@@ -10,17 +10,9 @@ import { ClusterMesh } from '../../src/agent/remote/cluster-mesh.js';
 import { LocalClusterSource } from '../../src/k8s/local-source.js';
 import { ObjectStore } from '../../src/k8s/object-store.js';
 import type { AnyObject } from '../../src/k8s/types.js';
-import { cidrToWire, type ClusterService } from '../../src/wire/index.js';
+import type { ClusterService } from '../../src/wire/index.js';
 import { TestEtcd } from '../harness/etcd.js';
-import {
-  ConfigDir,
-  FAST,
-  FakeRemote,
-  clusterIdentity,
-  identityLabels,
-  makeIpcache,
-  makeNode,
-} from './remote/helpers.js';
+import { ConfigDir, FAST, FakeRemote, clusterIdentity, identityLabels, makeIpcache } from './remote/helpers.js';
 
 const LOCAL = { name: 'local', id: 1 };
 const WAIT_MS = 20_000;
@@ -106,8 +98,6 @@ describe('agent: remote clusters merged into the local service table (real etcds
       await r.putConfig();
       await r.heartbeat();
       await r.putService(remoteService(r.name, r.id, [`10.${r.id}.0.1`, `10.${r.id}.0.2`]));
-      // The node announcing 10.<id>.0.0/16: the agent admits only addresses a node of the remote announces.
-      await r.putNode({ ...makeNode(r.name, r.id, 'n1'), IPv4AllocCIDR: cidrToWire(`10.${r.id}.0.0/16`) });
       await r.putIpcache(makeIpcache(`10.${r.id}.0.1`, clusterIdentity(r.id, 1)));
       await r.putIdentity(clusterIdentity(r.id, 1), identityLabels(r.name, 'cart'));
       await r.putAllCanaries();

@@ -141,7 +141,7 @@ describe('an external workload joins a local cluster (real daemons)', { timeout:
       });
       assert.equal(run.code, 0, `install script failed:\n${run.out}`);
       const st = await eventually(
-        () => vmStatus(paths, state, 'vm1'),
+        () => vmStatus(record, state, 'vm1'),
         (s) => s.workloads[0]?.registered === true,
         'vm1 registered',
         WAIT_MS,
@@ -185,7 +185,7 @@ describe('an external workload joins a local cluster (real daemons)', { timeout:
       const stop = await sh([script, 'stop', '--dir', path.join(vmDir, 'vm1')], home.env);
       assert.equal(stop.code, 0, stop.out);
       await eventually(
-        () => vmStatus(paths, state, 'vm1'),
+        () => vmStatus(record, state, 'vm1'),
         (s) => s.workloads[0]?.registered === false,
         'vm1 left',
         WAIT_MS,

@@ -5,7 +5,6 @@ import {
 } from '../../kvstore/remote/index.js';
 import { logger } from '../../observe/logger.js';
 import type { ClusterMeshHandle, ClusterMeshOptions, RemoteClusterStatus } from './remote-cluster-types.js';
-import { RemoteIpcacheGuard } from './ipcache-guard.js';
 import { remoteClusters } from './metrics.js';
 import { RemoteCluster } from './remote-cluster.js';
 
@@ -37,11 +36,6 @@ export class ClusterMesh implements ClusterMeshHandle {
   ) {
     this.localClusterName = opts.localClusterName;
     this.nodeName = tuning.nodeName ?? defaultRemoteClusterTuning().nodeName;
-    // Every remote's ipcache entries are admitted only for addresses the remote announces (ipcache-guard.ts).
-    const sink = new RemoteIpcacheGuard(opts.sink, {
-      localClusterName: opts.localClusterName,
-      nodeName: this.nodeName,
-    });
     this.manager = new RemoteClusterManager<RemoteCluster>({
       localClusterName: opts.localClusterName,
       localClusterId: opts.localClusterId,
@@ -54,7 +48,7 @@ export class ClusterMesh implements ClusterMeshHandle {
           name,
           configFile,
           mesh,
-          sink,
+          sink: opts.sink,
           ...(opts.cacheTtlMs !== undefined ? { cacheTtlMs: opts.cacheTtlMs } : {}),
           tuning: {
             ...tuning,

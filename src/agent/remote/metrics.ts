@@ -83,23 +83,6 @@ export const remoteClusterInvalidEntries = (): Counter<TargetLabels | 'resource'
       }),
   );
 
-/**
- * ipcache entries of a remote refused on arrival (issue 25, hole 7), by reason: `outside-announced-cidrs` (no node of
- * the remote announces the address; held until one does), `local-node-ip` or `local-pod-ip` (an address of the local
- * cluster). cmesh's own: Cilium has no such check.
- */
-export const remoteClusterRejectedIpcacheEntries = (): Counter<TargetLabels | 'reason'> =>
-  metric(
-    'cmesh_clustermesh_remote_cluster_rejected_ipcache_entries_total',
-    (registers) =>
-      new Counter({
-        name: 'cmesh_clustermesh_remote_cluster_rejected_ipcache_entries_total',
-        help: 'Number of ipcache entries received from the remote cluster for addresses it does not announce or that belong to the local cluster',
-        labelNames: [...TARGET_LABELS, 'reason'] as const,
-        registers,
-      }),
-  );
-
 export interface RemoteMetricLabels {
   source_cluster: string;
   source_node_name: string;

@@ -4,10 +4,7 @@
  * the local cluster). The remote side calls a RemoteClusterSink; the tables implement it.
  */
 import type { RemoteLinkStatus } from '../../kvstore/remote/index.js';
-import type { ClusterService, IPIdentityPair, IpRange, Label, Node } from '../../wire/index.js';
-
-/** Why an address belongs to the local cluster (a remote may never claim it). */
-export type LocalAddressKind = 'local-node-ip' | 'local-pod-ip';
+import type { ClusterService, IPIdentityPair, Label, Node } from '../../wire/index.js';
 
 /**
  * What the remote side feeds into the tables. Every value is already validated against the remote it came from
@@ -31,12 +28,6 @@ export interface RemoteClusterSink {
   setReachable(cluster: string, reachable: boolean): void;
   /** The remote's cluster config was validated: its cluster ID, known before any entry carries it. */
   setClusterId(cluster: string, id: number): void;
-  /**
-   * Whether `range` overlaps an address of the local cluster: a local node's address or pod CIDR, or a local
-   * endpoint's IP. Remote ipcache entries that do are refused (see ipcache-guard.ts). Optional: a sink without
-   * local knowledge (a test's recorder) leaves only the check against the remote's announced CIDRs.
-   */
-  localAddressKind?(range: IpRange): LocalAddressKind | undefined;
 }
 
 /**

@@ -3,22 +3,12 @@
  * goes to the tables directly (local-state.ts); remote updates arrive through this class, which also learns each
  * remote's cluster ID from what it sends.
  */
-import {
-  parsePrefix,
-  rangesOverlap,
-  wireToCidr,
-  type ClusterService,
-  type IPIdentityPair,
-  type IpRange,
-  type Label,
-  type MaxConnectedClusters,
-  type Node,
-} from '../../wire/index.js';
+import type { ClusterService, IPIdentityPair, Label, MaxConnectedClusters, Node } from '../../wire/index.js';
 import { ClusterDirectory } from './cluster-directory.js';
 import { IdentityCache, type IdentityView } from './identity-cache.js';
 import { Ipcache } from './ipcache.js';
 import { NodeTable } from './node-table.js';
-import type { LocalAddressKind, RemoteClusterSink } from '../remote/remote-cluster-types.js';
+import type { RemoteClusterSink } from '../remote/remote-cluster-types.js';
 import type { MergedService } from './service-merger.js';
 import { ServiceTable } from './service-table.js';
 
@@ -110,33 +100,5 @@ export class AgentTables implements RemoteClusterSink {
 
   setClusterId(cluster: string, id: number): void {
     this.clusters.learn(cluster, id);
-  }
-
-  /** See RemoteClusterSink: local nodes' addresses and pod CIDRs, and local endpoints' addresses. */
-  localAddressKind(range: IpRange): LocalAddressKind | undefined {
-    const overlaps = (text: string): boolean => {
-      try {
-        return rangesOverlap(parsePrefix(text), range);
-      } catch {
-        return false;
-      }
-    };
-    const local = this.nodes.list(this.opts.clusterName);
-    for (const n of local) {
-      const ips = [...(n.IPAddresses ?? []).map((a) => a.IP), n.IPv4HealthIP, n.IPv6HealthIP];
-      if (ips.some((ip) => ip && overlaps(ip))) return 'local-node-ip';
-    }
-    for (const n of local) {
-      const cidrs = [
-        n.IPv4AllocCIDR,
-        ...(n.IPv4SecondaryAllocCIDRs ?? []),
-        n.IPv6AllocCIDR,
-        ...(n.IPv6SecondaryAllocCIDRs ?? []),
-      ];
-      if (cidrs.some((c) => c && overlaps(wireToCidr(c)))) return 'local-pod-ip';
-    }
-    // A local endpoint's address outside every local node's CIDR (IPs assigned out of band).
-    if (this.ipcache.claims(range.cidr).some((c) => c.source === 'local')) return 'local-pod-ip';
-    return undefined;
   }
 }
