@@ -73,7 +73,7 @@ export class CmeshHome {
     for (const c of await readdir(clusters)) {
       const run = path.join(clusters, c, 'run');
       if (!existsSync(run)) continue;
-      for (const f of await readdir(run)) {
+      for (const f of (await readdir(run)).filter((n) => n.endsWith('.pid'))) {
         const pid = Number((await readFile(path.join(run, f), 'utf8')).trim());
         if (pid > 0) out.push(pid);
       }
