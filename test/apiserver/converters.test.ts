@@ -49,16 +49,39 @@ describe('apiserver converters reproduce the golden files byte for byte', () => 
     assert.deepEqual(got, want);
   });
 
-  it('CiliumEndpoint without owner Pod or service account omits those fields; without identity yields nothing', () => {
+  it('CiliumEndpoint without service account omits it; without identity still yields ID 0 entries', () => {
     const g = golden<CiliumEndpoint>('ipcache');
     const cep = structuredClone(g.input);
-    delete cep.metadata.ownerReferences;
     delete cep.status!['service-account'];
     const [p] = endpointToIpcache(cep);
     const s = encodeIPIdentityPair(p!);
     assert.doesNotMatch(s, /K8sPodUID|K8sServiceAccount/);
     delete cep.status!.identity;
-    assert.deepEqual(endpointToIpcache(cep), []);
+    const noId = endpointToIpcache(cep);
+    assert.deepEqual(
+      noId.map((e) => [e.IP, e.ID]),
+      [
+        ['10.70.3.21', 0],
+        ['fd00:10:70:3::e1', 0],
+      ],
+      'one ID 0 entry per address, as Cilium 1.20 writes for an endpoint without an identity',
+    );
+    delete cep.status!.networking;
+    assert.deepEqual(endpointToIpcache(cep), [], 'no address, no entry');
+  });
+
+  it('CiliumEndpoint named ports keep their protocol as given, unset included', () => {
+    const g = golden<CiliumEndpoint>('ipcache');
+    const cep = structuredClone(g.input);
+    cep.status!['named-ports'] = [
+      { name: 'x', port: 1 },
+      { name: 'y', port: 2, protocol: 'SCTP' },
+    ];
+    const [p] = endpointToIpcache(cep);
+    assert.match(
+      encodeIPIdentityPair(p!),
+      /"NamedPorts":\[\{"Name":"x","Port":1,"Protocol":""\},\{"Name":"y","Port":2,"Protocol":"SCTP"\}\]\}$/,
+    );
   });
 
   it('CiliumNode -> Node', () => {

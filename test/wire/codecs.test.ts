@@ -138,12 +138,19 @@ describe('node codec', () => {
 describe('ipcache codec', () => {
   const host: IPIdentityPair = { IP: '10.0.0.1', HostIP: '192.168.1.1', ID: 70000, Key: 0, Metadata: '' };
 
-  it('omits empty omitempty fields and keeps Metadata', () => {
+  it('omits empty omitempty fields, keeps Metadata, and writes Mask as null for a host entry', () => {
     assert.equal(
       encodeIPIdentityPair(host),
-      '{"IP":"10.0.0.1","HostIP":"192.168.1.1","ID":70000,"Key":0,"Metadata":""}',
+      '{"IP":"10.0.0.1","Mask":null,"HostIP":"192.168.1.1","ID":70000,"Key":0,"Metadata":""}',
     );
-    assert.equal(encodeIPIdentityPair({ ...host, NamedPorts: [], K8sPodUID: '' }), encodeIPIdentityPair(host));
+    assert.equal(encodeIPIdentityPair({ ...host, NamedPorts: [], K8sPodName: '' }), encodeIPIdentityPair(host));
+  });
+
+  it('ignores a pod UID field from an older writer (Cilium 1.20 has none)', () => {
+    const old = '{"IP":"10.0.0.1","HostIP":"192.168.1.1","ID":70000,"Key":0,"Metadata":"","K8sPodUID":"u-1"}';
+    const pair = decodeIPIdentityPair(old, '10.0.0.1');
+    assert.deepEqual(pair, host);
+    assert.doesNotMatch(encodeIPIdentityPair(pair), /K8sPodUID/, 'the re-encoded value carries no pod UID');
   });
 
   it('encodes and keys CIDR entries with their mask', () => {
