@@ -5,7 +5,7 @@ import type { CiliumEndpoint, CiliumIdentity, CiliumNode, EndpointSlice, Service
 import { identityToKv } from '../../src/apiserver/identity-converter.js';
 import { endpointToIpcache } from '../../src/k8s/endpoint-converter.js';
 import { ciliumNodeToNode } from '../../src/k8s/node-converter.js';
-import { serviceToClusterService } from '../../src/k8s/service-converter.js';
+import { isHeadlessService, serviceToClusterService } from '../../src/k8s/service-converter.js';
 import { isGlobalNamespace, isSharedService, serviceAffinity } from '../../src/k8s/cilium-annotations.js';
 import {
   encodeClusterService,
@@ -109,13 +109,90 @@ describe('apiserver converters reproduce the golden files byte for byte', () => 
     assert.equal(encodeClusterService(cs), compact(value));
   });
 
-  it('not-ready endpoints are not backends', () => {
+  it('backends are the endpoints ready or serving (unset counts as true); neither is not a backend', () => {
     const g = golden<[Service, EndpointSlice]>('service');
     const [svc, slice] = structuredClone(g.input);
-    slice.endpoints.push({ addresses: ['10.70.3.31'], conditions: { ready: false } });
+    slice.endpoints.push({ addresses: ['10.70.3.31'], conditions: { ready: false, serving: false } });
     slice.endpoints.push({ addresses: ['10.70.3.32'] });
+    slice.endpoints.push({ addresses: ['10.70.3.33'], conditions: { ready: false, serving: true, terminating: true } });
+    slice.endpoints.push({ addresses: ['10.70.3.34'], conditions: { ready: false } });
     const cs = serviceToClusterService(svc, [slice], g.cluster);
-    assert.deepEqual(Object.keys(cs.backends).sort(), ['10.70.3.30', '10.70.3.32']);
+    assert.deepEqual(
+      Object.keys(cs.backends).sort(),
+      ['10.70.3.30', '10.70.3.32', '10.70.3.33', '10.70.3.34'],
+      'terminating-but-serving and unset-serving endpoints stay backends (Cilium 1.20)',
+    );
+  });
+
+  it('a zone without hints has forZones [], with hints their names; the deprecated topology zone is a fallback', () => {
+    const g = golden<[Service, EndpointSlice]>('service');
+    const [svc, slice] = structuredClone(g.input);
+    slice.endpoints = [
+      { addresses: ['10.70.3.30'], zone: 'a' },
+      { addresses: ['10.70.3.31'], zone: 'b', hints: { forZones: [{ name: 'b' }, { name: 'c' }] } },
+      { addresses: ['10.70.3.32'], deprecatedTopology: { 'topology.kubernetes.io/zone': 'd' } },
+      { addresses: ['10.70.3.33'] },
+    ];
+    const value = encodeClusterService(serviceToClusterService(svc, [slice], g.cluster));
+    assert.match(
+      value,
+      /"zones":\{"10\.70\.3\.30":\{"zone":"a","forZones":\[\]\},"10\.70\.3\.31":\{"zone":"b","forZones":\[\{"name":"b"\},\{"name":"c"\}\]\},"10\.70\.3\.32":\{"zone":"d","forZones":\[\]\}\},/,
+    );
+  });
+
+  it('only TCP, UDP and SCTP backend ports count (unset = TCP); ports without a number are skipped', () => {
+    const g = golden<[Service, EndpointSlice]>('service');
+    const [svc, slice] = structuredClone(g.input);
+    svc.spec!.ports = [
+      { name: 'a', port: 1 },
+      { name: 'b', port: 2, protocol: 'UDP' },
+      { name: 'c', port: 3, protocol: 'SCTP' },
+      { name: 'd', port: 4, protocol: 'ICMP' as 'TCP' },
+    ];
+    slice.ports = [
+      { name: 'a', port: 11 },
+      { name: 'b', port: 12, protocol: 'UDP' },
+      { name: 'c', port: 13, protocol: 'SCTP' },
+      { name: 'd', port: 14, protocol: 'ICMP' as 'TCP' },
+      { name: 'e', protocol: 'TCP' },
+    ];
+    const cs = serviceToClusterService(svc, [slice], g.cluster);
+    const l4 = { a: { Protocol: 'TCP' }, b: { Protocol: 'UDP' }, c: { Protocol: 'SCTP' } };
+    assert.deepEqual(
+      cs.frontends['10.96.40.2'],
+      { a: { ...l4.a, Port: 1 }, b: { ...l4.b, Port: 2 }, c: { ...l4.c, Port: 3 }, d: { Protocol: 'ICMP', Port: 4 } },
+      "the Service's own ports are copied as given, as Cilium's service sync does",
+    );
+    assert.deepEqual(cs.backends['10.70.3.30'], {
+      a: { ...l4.a, Port: 11 },
+      b: { ...l4.b, Port: 12 },
+      c: { ...l4.c, Port: 13 },
+    });
+  });
+
+  it('an address in two slices takes the later slice ports', () => {
+    const g = golden<[Service, EndpointSlice]>('service');
+    const [svc, slice] = structuredClone(g.input);
+    const later = structuredClone(slice);
+    later.metadata.name = 'cart-later';
+    later.ports = [{ name: 'other', port: 9999, protocol: 'TCP' }];
+    const cs = serviceToClusterService(svc, [slice, later], g.cluster);
+    assert.deepEqual(cs.backends['10.70.3.30'], { other: { Protocol: 'TCP', Port: 9999 } });
+  });
+
+  it('a Service with cluster IP None or the service.kubernetes.io/headless label is headless: no frontends', () => {
+    const g = golden<[Service, EndpointSlice]>('service');
+    const [svc, slice] = structuredClone(g.input);
+    svc.metadata.labels = { 'service.kubernetes.io/headless': '' };
+    assert.equal(isHeadlessService(svc), true);
+    const cs = serviceToClusterService(svc, [slice], g.cluster);
+    assert.deepEqual(cs.frontends, {});
+    assert.deepEqual(Object.keys(cs.backends), ['10.70.3.30'], 'backends unchanged');
+    const none = structuredClone(g.input[0]);
+    none.spec!.clusterIP = 'None';
+    none.spec!.clusterIPs = ['None'];
+    assert.equal(isHeadlessService(none), true);
+    assert.equal(isHeadlessService(g.input[0]), false);
   });
 });
 
