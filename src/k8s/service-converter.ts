@@ -81,7 +81,7 @@ export function serviceToClusterService(
         }
         backends[ip] = ports;
         if (ep.hostname) hostnames[ip] = ep.hostname;
-        const zone = ep.zone ? ep.zone : endpointDeprecatedZone(ep);
+        const zone = (ep.zone === '' ? undefined : ep.zone) ?? endpointDeprecatedZone(ep);
         if (zone) {
           const hints = (ep.hints as { forZones?: { name: string }[] } | undefined)?.forZones;
           zones[ip] = { zone, forZones: (hints ?? []).map((h) => ({ name: h.name })) };
