@@ -77,7 +77,7 @@ export class NamespaceFilter {
   }
 }
 
-/** CiliumIdentity -> `cilium/state/identities/v1/id/<id>` (no lease). */
+/** CiliumIdentity -> `cilium/state/identities/v1/id/<id>`, under the apiserver's lease as Cilium 1.20 writes it. */
 export function syncIdentities(
   informer: Informer<CiliumIdentity>,
   store: SyncStore,
