@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import type { CiliumEndpoint, CiliumIdentity, CiliumNode, EndpointSlice, Service } from '../../src/k8s/types.js';
+import type {
+  CiliumEndpoint,
+  CiliumIdentity,
+  CiliumNode,
+  EndpointSlice,
+  Service,
+  ServiceExport as ServiceExportObject,
+} from '../../src/k8s/types.js';
+import { serviceToExport } from '../../src/apiserver/service-export-converter.js';
 import { identityToKv } from '../../src/apiserver/identity-converter.js';
 import { endpointToIpcache } from '../../src/k8s/endpoint-converter.js';
 import { ciliumNodeToNode } from '../../src/k8s/node-converter.js';
@@ -193,6 +201,41 @@ describe('apiserver converters reproduce the golden files byte for byte', () => 
     none.spec!.clusterIPs = ['None'];
     assert.equal(isHeadlessService(none), true);
     assert.equal(isHeadlessService(g.input[0]), false);
+  });
+});
+
+describe('Service + ServiceExport -> service export value (Cilium 1.20)', () => {
+  const g = golden<[Service, EndpointSlice]>('service');
+  const exp: ServiceExportObject = {
+    apiVersion: 'multicluster.x-k8s.io/v1alpha1',
+    kind: 'ServiceExport',
+    metadata: { name: 'cart', namespace: 'shop', creationTimestamp: '2026-12-04T10:00:00.123Z' },
+    spec: { exportedLabels: { tier: 'api' }, exportedAnnotations: { note: 'x' } },
+  };
+
+  it('writes the legacy copies, ipFamilies, internalTrafficPolicy and trafficDistribution in Cilium order', () => {
+    const svc = structuredClone(g.input[0]);
+    Object.assign(svc.spec!, {
+      ipFamilies: ['IPv4'],
+      internalTrafficPolicy: 'Local',
+      trafficDistribution: 'PreferSameZone',
+      sessionAffinity: 'ClientIP',
+      sessionAffinityConfig: { clientIP: { timeoutSeconds: 600 } },
+    });
+    assert.equal(
+      serviceToExport(svc, exp, g.cluster),
+      '{"cluster":"east","name":"cart","namespace":"shop","annotations":{"note":"x"},"labels":{"tier":"api"},' +
+        '"Labels":{"tier":"api"},"Annotations":{"note":"x"},"exportCreationTimestamp":"2026-12-04T10:00:00Z",' +
+        '"ports":[{"name":"grpc","protocol":"TCP","port":9000}],"type":"ClusterSetIP","sessionAffinity":"ClientIP",' +
+        '"sessionAffinityConfig":{"clientIP":{"timeoutSeconds":600}},"ipFamilies":["IPv4"],' +
+        '"internalTrafficPolicy":"Local","trafficDistribution":"PreferSameZone"}',
+    );
+  });
+
+  it('leaves sessionAffinityConfig out unless clientIP.timeoutSeconds is set', () => {
+    const svc = structuredClone(g.input[0]);
+    Object.assign(svc.spec!, { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: {} } });
+    assert.doesNotMatch(serviceToExport(svc, exp, g.cluster) ?? '', /sessionAffinityConfig/);
   });
 });
 
