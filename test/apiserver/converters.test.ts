@@ -259,9 +259,13 @@ describe('service annotations', () => {
     );
   });
 
-  it('namespace filter: annotation wins over the default', () => {
+  it('namespace filter: a present annotation is global only when it reads true, an absent one follows the default', () => {
     assert.equal(isGlobalNamespace({ 'clustermesh.cilium.io/global': 'false' }, true), false);
     assert.equal(isGlobalNamespace({ 'clustermesh.cilium.io/global': 'true' }, false), true);
+    assert.equal(isGlobalNamespace({ 'clustermesh.cilium.io/global': 'True' }, false), true);
+    for (const v of ['', 'yes', '1', 'on']) {
+      assert.equal(isGlobalNamespace({ 'clustermesh.cilium.io/global': v }, true), false, `"${v}" is not global`);
+    }
     assert.equal(isGlobalNamespace({}, true), true);
     assert.equal(isGlobalNamespace(undefined, false), false);
   });
