@@ -39,7 +39,6 @@ function entry(i: number): [string, string] {
     Metadata: '',
     K8sNamespace: 'shop',
     K8sPodName: `web-${i.toString(36)}`,
-    K8sPodUID: `4f1c-${i.toString(16)}-pod-uid`,
     K8sServiceAccount: 'web',
     NamedPorts: [
       { Name: 'http', Port: 8080, Protocol: 'TCP' },

@@ -100,7 +100,9 @@ export class LocalState {
 
     const endpoints = source.informer('CiliumEndpoint');
     const upsertEndpoint = (cep: CiliumEndpoint): void => {
-      tables.ipcache.upsertLocal(ref(cep), endpointToIpcache(cep));
+      // The wire carries identity-less endpoints as ID 0; the local datapath keeps waiting for the identity.
+      const identified = cep.status?.identity?.id !== undefined;
+      tables.ipcache.upsertLocal(ref(cep), identified ? endpointToIpcache(cep) : []);
       this.syncPolicyEndpoint(cep);
     };
     endpoints.on({

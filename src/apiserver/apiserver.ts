@@ -104,7 +104,8 @@ export class ClustermeshApiserver {
     };
     const nodes = store(NODES_PREFIX);
     const services = store(SERVICES_PREFIX);
-    const identities = store(IDENTITIES_PREFIX, true);
+    // Identity master keys carry the lease like every other key (Cilium 1.20).
+    const identities = store(IDENTITIES_PREFIX);
     // Keyed by the bare IP (the store's prefix includes the address space): no key string built per endpoint.
     const ipcache = store(IPCACHE_PREFIX, false, `${IPCACHE_PREFIX}/${IPCACHE_ADDRESS_SPACE}`);
     // Written always, as Cilium does: with MCS-API off the store stays empty and its canary is written at once

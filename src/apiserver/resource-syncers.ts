@@ -36,11 +36,15 @@ import { serviceToExport } from './service-export-converter.js';
 export class NamespaceFilter {
   private readonly listeners: ((ns: string) => void)[] = [];
   private readonly global = new Map<string, boolean>();
+  private namespacesListed = false;
 
   constructor(
     private readonly namespaces: Informer<Namespace>,
     private readonly defaultGlobal: boolean,
   ) {
+    void namespaces.synced.then(() => {
+      this.namespacesListed = true;
+    });
     namespaces.on({
       onAdd: (ns) => {
         this.update(ns);
@@ -61,15 +65,26 @@ export class NamespaceFilter {
     return this.global.get(ns) ?? this.defaultGlobal;
   }
 
+  /**
+   * Whether the namespace exists: `true` or `false` once the namespaces are listed, `undefined` before (not known
+   * yet: a caller waits for the namespace's add, which notifies).
+   */
+  exists(ns: string): boolean | undefined {
+    if (this.global.has(ns)) return true;
+    return this.namespacesListed ? false : undefined;
+  }
+
   onChange(listener: (ns: string) => void): void {
     this.listeners.push(listener);
   }
 
   private update(ns: Namespace): void {
     const name = ns.metadata.name;
+    const existed = this.global.has(name);
     const before = this.isGlobal(name);
     this.global.set(name, isGlobalNamespace(ns.metadata.annotations, this.defaultGlobal));
-    if (before !== this.isGlobal(name)) this.notify(name);
+    // A namespace that appears is news too: identities wait for their namespace to exist.
+    if (!existed || before !== this.isGlobal(name)) this.notify(name);
   }
 
   private notify(ns: string): void {
@@ -77,7 +92,11 @@ export class NamespaceFilter {
   }
 }
 
-/** CiliumIdentity -> `cilium/state/identities/v1/id/<id>` (no lease). */
+/**
+ * CiliumIdentity -> `cilium/state/identities/v1/id/<id>`, under the apiserver's lease as Cilium 1.20 writes it. As in
+ * Cilium 1.20, an identity without a namespace label is never exported, and one whose namespace does not exist is
+ * not exported until the namespace appears (then at once; the canary does not wait for it).
+ */
 export function syncIdentities(
   informer: Informer<CiliumIdentity>,
   store: SyncStore,
@@ -96,8 +115,13 @@ export function syncIdentities(
     const ns = ci['security-labels'][`k8s:${NAMESPACE_LABEL}`];
     const ownCluster = ci['security-labels'][`k8s:${CLUSTER_LABEL}`];
     const key = `id/${kv.id}`;
-    if (filter.isGlobal(ns) && (ownCluster === undefined || ownCluster === cluster.name)) store.upsert(key, kv.labels);
-    else store.delete(key);
+    const exists = ns ? filter.exists(ns) : false;
+    // Namespaces not listed yet: the namespace's add re-applies this identity (a primed key the initial sync does
+    // not upsert is removed as stale when the store reports synced).
+    if (exists === undefined) return;
+    if (exists && filter.isGlobal(ns) && (ownCluster === undefined || ownCluster === cluster.name)) {
+      store.upsert(key, kv.labels);
+    } else store.delete(key);
   };
   informer.on({
     onAdd: apply,

@@ -2,7 +2,10 @@ import type { Service, ServiceExport as ServiceExportObject } from '../k8s/types
 import { encodeServiceExport, type ServiceExport } from '../wire/index.js';
 import type { ClusterIdentity } from '../k8s/node-converter.js';
 
-/** Service + its ServiceExport -> the MCS ServiceExport value; ExternalName services are never exported. */
+/**
+ * Service + its ServiceExport -> the MCS ServiceExport value as Cilium 1.20 writes it (legacy `Labels`/`Annotations`
+ * copies, `ipFamilies`, `internalTrafficPolicy`, `trafficDistribution`); ExternalName services are never exported.
+ */
 export function serviceToExport(svc: Service, exp: ServiceExportObject, cluster: ClusterIdentity): string | undefined {
   if (svc.spec?.type === 'ExternalName') return undefined;
   const value: ServiceExport = {
@@ -21,7 +24,13 @@ export function serviceToExport(svc: Service, exp: ServiceExportObject, cluster:
   };
   if (exp.spec?.exportedAnnotations) value.annotations = exp.spec.exportedAnnotations;
   if (exp.spec?.exportedLabels) value.labels = exp.spec.exportedLabels;
-  const cfg = svc.spec?.sessionAffinityConfig as ServiceExport['sessionAffinityConfig'];
-  if (cfg) value.sessionAffinityConfig = cfg;
+  // Only a set clientIP.timeoutSeconds makes a sessionAffinityConfig (Cilium's FromCiliumServiceToMCSAPIServiceSpec).
+  const cfg = svc.spec?.sessionAffinityConfig as ServiceExport['sessionAffinityConfig'] | undefined;
+  const timeout = cfg?.clientIP?.timeoutSeconds;
+  if (typeof timeout === 'number') value.sessionAffinityConfig = { clientIP: { timeoutSeconds: timeout } };
+  if (svc.spec?.ipFamilies?.length) value.ipFamilies = [...svc.spec.ipFamilies];
+  if (svc.spec?.internalTrafficPolicy) value.internalTrafficPolicy = svc.spec.internalTrafficPolicy;
+  const td = svc.spec?.trafficDistribution;
+  if (typeof td === 'string' && td !== '') value.trafficDistribution = td;
   return encodeServiceExport(value);
 }

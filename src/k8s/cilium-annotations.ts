@@ -51,12 +51,12 @@ export function serviceAffinity(annotations: Annotations): ServiceAffinity {
 export const DEFAULT_GLOBAL_NAMESPACE = true;
 
 /**
- * Whether a namespace exports anything: its `clustermesh.cilium.io/global` annotation when set, otherwise the
- * apiserver's --clustermesh-default-global-namespace.
+ * Whether a namespace exports anything, as Cilium 1.20 decides it: when its `clustermesh.cilium.io/global` annotation
+ * is present, only the value `true` (any case) makes it global (any other value, `""` included, stops every export);
+ * when absent, the apiserver's --clustermesh-default-global-namespace.
  */
 export function isGlobalNamespace(annotations: Annotations, defaultGlobal: boolean): boolean {
-  const v = annotations?.[GLOBAL_NAMESPACE_ANNOTATION]?.toLowerCase();
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  return defaultGlobal;
+  const v = annotations?.[GLOBAL_NAMESPACE_ANNOTATION];
+  if (v === undefined) return defaultGlobal;
+  return v.toLowerCase() === 'true';
 }

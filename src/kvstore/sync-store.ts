@@ -34,7 +34,7 @@ export interface SyncStoreOptions {
   lease?: LeaseManager;
   /** TTL of the store's own lease when `lease` is unset. */
   leaseTtlSeconds?: number;
-  /** Write keys without a lease (identity master keys must survive the writer). */
+  /** Write keys without a lease (they survive the writer). */
   noLease?: boolean;
   /** With noLease: the lease the canary is written under (every canary carries the writer's lease). */
   canaryLease?: LeaseManager;

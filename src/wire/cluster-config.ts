@@ -75,14 +75,19 @@ export function decodeClusterConfig(bytes: string | Uint8Array): ClusterConfig {
   return { id: uint(o, 'id', WHAT, undefined, 0), capabilities };
 }
 
-/** The config an apiserver publishes for its own cluster. */
+/**
+ * The config an apiserver publishes for its own cluster. `endpointSlicesExportMode` is left out unless given (cmesh's
+ * apiserver writes no endpoint slices yet, so it does not claim Cilium 1.20's default `services-and-endpointslices`).
+ */
 export function localClusterConfig(
   id: number,
   maxConnectedClusters: MaxConnectedClusters,
   serviceExportsEnabled?: boolean,
+  endpointSlicesExportMode?: EndpointSlicesExportMode,
 ): ClusterConfig {
   const capabilities: ClusterCapabilities = { syncedCanaries: true, cached: false, maxConnectedClusters };
   if (serviceExportsEnabled !== undefined) capabilities.serviceExportsEnabled = serviceExportsEnabled;
+  if (endpointSlicesExportMode) capabilities.endpointSlicesExportMode = endpointSlicesExportMode;
   return { id, capabilities };
 }
 

@@ -6,7 +6,7 @@ import { goString } from './json-encode.js';
 /** `cilium/state/ip/v1/default/<ip>[/<len>]`: one endpoint address and its security identity. */
 export interface IPIdentityPair {
   IP: string;
-  /** base64 of the raw mask bytes; only for CIDR entries (absent for host entries). */
+  /** base64 of the raw mask bytes; only for CIDR entries (written as `"Mask":null` for host entries). */
   Mask?: string;
   /** The node hosting the endpoint; "" when unknown. */
   HostIP: string;
@@ -16,7 +16,6 @@ export interface IPIdentityPair {
   Metadata: string;
   K8sNamespace?: string;
   K8sPodName?: string;
-  K8sPodUID?: string;
   K8sServiceAccount?: string;
   /** In the order of the CiliumEndpoint's named ports. */
   NamedPorts?: NamedPort[];
@@ -36,14 +35,16 @@ function encodeNamedPort(p: NamedPort): string {
   return `{"Name":${goString(p.Name)},"Port":${p.Port},"Protocol":${goString(p.Protocol)}}`;
 }
 
-/** Exactly Cilium's bytes; empty omitempty fields are dropped. */
+/**
+ * Exactly Cilium 1.20's bytes: `Mask` always present (`null` unless a CIDR entry), no pod UID field (Cilium's
+ * IPIdentityPair has none), empty omitempty fields dropped.
+ */
 export function encodeIPIdentityPair(p: IPIdentityPair): string {
   let out = `{"IP":${goString(p.IP)}`;
-  if (p.Mask) out += `,"Mask":${goString(p.Mask)}`;
+  out += `,"Mask":${p.Mask ? goString(p.Mask) : 'null'}`;
   out += `,"HostIP":${goString(p.HostIP || '')},"ID":${p.ID},"Key":${p.Key},"Metadata":${goString(p.Metadata || '')}`;
   if (p.K8sNamespace) out += `,"K8sNamespace":${goString(p.K8sNamespace)}`;
   if (p.K8sPodName) out += `,"K8sPodName":${goString(p.K8sPodName)}`;
-  if (p.K8sPodUID) out += `,"K8sPodUID":${goString(p.K8sPodUID)}`;
   if (p.K8sServiceAccount) out += `,"K8sServiceAccount":${goString(p.K8sServiceAccount)}`;
   if (p.NamedPorts && p.NamedPorts.length > 0) {
     out += ',"NamedPorts":[';
@@ -95,8 +96,6 @@ export function decodeIPIdentityPair(bytes: string | Uint8Array, keySuffix?: str
   if (ns !== undefined) pair.K8sNamespace = ns;
   const pod = optStr(o, 'K8sPodName', WHAT);
   if (pod !== undefined) pair.K8sPodName = pod;
-  const uid = optStr(o, 'K8sPodUID', WHAT);
-  if (uid !== undefined) pair.K8sPodUID = uid;
   const sa = optStr(o, 'K8sServiceAccount', WHAT);
   if (sa !== undefined) pair.K8sServiceAccount = sa;
   const ports = arrayField(o, 'NamedPorts', WHAT);

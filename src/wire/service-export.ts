@@ -26,12 +26,21 @@ export interface ServiceExport {
   type: ServiceImportType;
   /** `None` or `ClientIP`. */
   sessionAffinity: string;
+  /** Written only when `clientIP.timeoutSeconds` is set. */
   sessionAffinityConfig?: SessionAffinityConfig;
+  /** Cilium 1.19+; omitted when empty. */
+  ipFamilies?: string[];
+  /** Cilium 1.19+: `Cluster` or `Local`; omitted when unset. */
+  internalTrafficPolicy?: string;
+  /** Cilium 1.19+: `PreferClose`, `PreferSameZone` or `PreferSameNode`; omitted when unset. */
+  trafficDistribution?: string;
 }
 
 export type ServiceImportType = 'ClusterSetIP' | 'Headless';
 export const SERVICE_IMPORT_TYPES: readonly ServiceImportType[] = ['ClusterSetIP', 'Headless'];
 export const SESSION_AFFINITIES: readonly string[] = ['None', 'ClientIP'];
+export const INTERNAL_TRAFFIC_POLICIES: readonly string[] = ['Cluster', 'Local'];
+export const TRAFFIC_DISTRIBUTIONS: readonly string[] = ['PreferClose', 'PreferSameZone', 'PreferSameNode'];
 
 export interface ServiceExportPort {
   name?: string;
@@ -55,27 +64,30 @@ function encodePort(p: ServiceExportPort): string {
   return out + `"port":${p.port}}`;
 }
 
-function encodeAffinityConfig(c: SessionAffinityConfig): string {
-  if (!c.clientIP) return '{}';
-  const t = c.clientIP.timeoutSeconds;
-  return `{"clientIP":{${t === undefined ? '' : `"timeoutSeconds":${t}`}}}`;
-}
-
 function nonEmpty(m: Record<string, string> | null | undefined): m is Record<string, string> {
   if (!m) return false;
   for (const _ in m) return true;
   return false;
 }
 
-/** Exactly Cilium's bytes (Go struct order; omitempty maps and config dropped when empty). */
+/**
+ * Exactly Cilium 1.20's bytes (Go struct order; omitempty fields dropped when empty): the legacy upper-case `Labels`
+ * and `Annotations` repeat the two maps, `sessionAffinityConfig` appears only with `clientIP.timeoutSeconds` set.
+ */
 export function encodeServiceExport(s: ServiceExport): string {
   let out = `{"cluster":${goString(s.cluster)},"name":${goString(s.name)},"namespace":${goString(s.namespace)}`;
   if (nonEmpty(s.annotations)) out += `,"annotations":${goStringMap(s.annotations, '{}')}`;
   if (nonEmpty(s.labels)) out += `,"labels":${goStringMap(s.labels, '{}')}`;
+  if (nonEmpty(s.labels)) out += `,"Labels":${goStringMap(s.labels, '{}')}`;
+  if (nonEmpty(s.annotations)) out += `,"Annotations":${goStringMap(s.annotations, '{}')}`;
   out +=
     `,"exportCreationTimestamp":${s.exportCreationTimestamp ? goString(s.exportCreationTimestamp) : 'null'}` +
     `,"ports":${goSlice(s.ports, encodePort)},"type":${goString(s.type)},"sessionAffinity":${goString(s.sessionAffinity)}`;
-  if (s.sessionAffinityConfig) out += `,"sessionAffinityConfig":${encodeAffinityConfig(s.sessionAffinityConfig)}`;
+  const timeout = s.sessionAffinityConfig?.clientIP?.timeoutSeconds;
+  if (timeout !== undefined) out += `,"sessionAffinityConfig":{"clientIP":{"timeoutSeconds":${timeout}}}`;
+  if (s.ipFamilies?.length) out += `,"ipFamilies":${goSlice(s.ipFamilies, goString)}`;
+  if (s.internalTrafficPolicy) out += `,"internalTrafficPolicy":${goString(s.internalTrafficPolicy)}`;
+  if (s.trafficDistribution) out += `,"trafficDistribution":${goString(s.trafficDistribution)}`;
   return out + '}';
 }
 
@@ -121,10 +133,38 @@ export function decodeServiceExport(bytes: string | Uint8Array): ServiceExport {
   for (const f of ['cluster', 'namespace', 'name'] as const) {
     if (se[f] === '') throw new MalformedValueError(`${WHAT}: field "${f}" must not be empty`);
   }
-  const annotations = stringMap(o, 'annotations', WHAT);
+  // The legacy upper-case copies stand in when a writer sent only those.
+  const annotations = stringMap(o, 'annotations', WHAT) ?? stringMap(o, 'Annotations', WHAT);
   if (nonEmpty(annotations)) se.annotations = annotations;
-  const labels = stringMap(o, 'labels', WHAT);
+  const labels = stringMap(o, 'labels', WHAT) ?? stringMap(o, 'Labels', WHAT);
   if (nonEmpty(labels)) se.labels = labels;
+  const families = arrayField(o, 'ipFamilies', WHAT);
+  if (families?.length) {
+    se.ipFamilies = families.map((f, i) => {
+      if (typeof f !== 'string') {
+        throw new MalformedValueError(`${WHAT}: field "ipFamilies[${i}]" must be a string, got ${describe(f)}`);
+      }
+      return f;
+    });
+  }
+  const itp = optStr(o, 'internalTrafficPolicy', WHAT);
+  if (itp !== undefined) {
+    if (!INTERNAL_TRAFFIC_POLICIES.includes(itp)) {
+      throw new MalformedValueError(
+        `${WHAT}: field "internalTrafficPolicy" must be Cluster or Local, got ${describe(itp)}`,
+      );
+    }
+    se.internalTrafficPolicy = itp;
+  }
+  const td = optStr(o, 'trafficDistribution', WHAT);
+  if (td !== undefined) {
+    if (!TRAFFIC_DISTRIBUTIONS.includes(td)) {
+      throw new MalformedValueError(
+        `${WHAT}: field "trafficDistribution" must be one of ${TRAFFIC_DISTRIBUTIONS.join(', ')}, got ${describe(td)}`,
+      );
+    }
+    se.trafficDistribution = td;
+  }
   const cfg = o.sessionAffinityConfig;
   if (cfg !== undefined && cfg !== null) {
     const co = asObjectField(cfg, WHAT, 'sessionAffinityConfig');

@@ -112,13 +112,13 @@ describe('clustermesh-apiserver against real etcd', () => {
       'no service export entries with MCS-API off',
     );
     assert.match(kv['cilium/.heartbeat'] ?? '', /^\d{4}-\d\d-\d\dT/);
-    // Leases: everything but identity master keys carries one.
+    // Leases: every key carries one, identity master keys included (Cilium 1.20).
     const raw = await mesh.kv.range({ key: Buffer.from('cilium/'), range_end: Buffer.from('cilium0') });
-    for (const k of raw.kvs) {
-      const key = k.key.toString();
-      if (key.startsWith('cilium/state/identities/v1/id/')) assert.equal(k.lease, '0', key);
-      else assert.notEqual(k.lease, '0', key);
-    }
+    assert.ok(
+      raw.kvs.some((k) => k.key.toString().startsWith('cilium/state/identities/v1/id/')),
+      'an identity master key was written',
+    );
+    for (const k of raw.kvs) assert.notEqual(k.lease, '0', `${k.key.toString()} carries the lease`);
   });
 
   it('follows updates and deletes of every resource', async () => {
@@ -209,6 +209,48 @@ describe('clustermesh-apiserver against real etcd', () => {
       !('cilium/state/ip/v1/default/10.70.3.22' in kv),
       'shop has no annotation: not exported with default off',
     );
+    await stopAll();
+  });
+
+  it('identities: none without a namespace label, none until their namespace exists, and global only on "true"', async () => {
+    const identity = (id: number, labels: Record<string, string>): AnyObject => ({
+      apiVersion: 'cilium.io/v2',
+      kind: 'CiliumIdentity',
+      metadata: { name: String(id) },
+      'security-labels': { 'k8s:io.cilium.k8s.policy.cluster': 'east', ...labels },
+    });
+    const nsLabel = (n: string): Record<string, string> => ({ 'k8s:app': 'x', 'k8s:io.kubernetes.pod.namespace': n });
+    await objects.applyAll([
+      identity(459010, { 'k8s:app': 'no-namespace' }),
+      identity(459011, nsLabel('later')),
+      ns('odd', { 'clustermesh.cilium.io/global': 'yes' }),
+      identity(459012, nsLabel('odd')),
+      ns('blank', { 'clustermesh.cilium.io/global': '' }),
+      identity(459013, nsLabel('blank')),
+      ns('upper', { 'clustermesh.cilium.io/global': 'TRUE' }),
+      identity(459014, nsLabel('upper')),
+    ]);
+    await startApiserver();
+    const key = (id: number): string => `cilium/state/identities/v1/id/${id}`;
+    let kv = await dump(mesh, 'cilium/state/identities/');
+    assert.ok(!(key(459010) in kv), 'an identity without a namespace label is never exported');
+    assert.ok(!(key(459011) in kv), 'an identity whose namespace does not exist yet is not exported');
+    assert.ok(!(key(459012) in kv), 'namespace annotation "yes" is not global');
+    assert.ok(!(key(459013) in kv), 'namespace annotation "" is not global');
+    assert.ok(key(459014) in kv, 'namespace annotation "TRUE" is global');
+    await objects.apply(ns('later'));
+    await eventually(
+      () => dump(mesh, 'cilium/state/identities/'),
+      (m) => key(459011) in m,
+      'the identity is exported once its namespace appears',
+    );
+    await objects.delete('Namespace', undefined, 'later');
+    kv = await eventually(
+      () => dump(mesh, 'cilium/state/identities/'),
+      (m) => !(key(459011) in m),
+      'the identity is withdrawn when its namespace goes',
+    );
+    assert.ok(key(459014) in kv, 'other identities stay');
     await stopAll();
   });
 

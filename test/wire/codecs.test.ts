@@ -138,12 +138,19 @@ describe('node codec', () => {
 describe('ipcache codec', () => {
   const host: IPIdentityPair = { IP: '10.0.0.1', HostIP: '192.168.1.1', ID: 70000, Key: 0, Metadata: '' };
 
-  it('omits empty omitempty fields and keeps Metadata', () => {
+  it('omits empty omitempty fields, keeps Metadata, and writes Mask as null for a host entry', () => {
     assert.equal(
       encodeIPIdentityPair(host),
-      '{"IP":"10.0.0.1","HostIP":"192.168.1.1","ID":70000,"Key":0,"Metadata":""}',
+      '{"IP":"10.0.0.1","Mask":null,"HostIP":"192.168.1.1","ID":70000,"Key":0,"Metadata":""}',
     );
-    assert.equal(encodeIPIdentityPair({ ...host, NamedPorts: [], K8sPodUID: '' }), encodeIPIdentityPair(host));
+    assert.equal(encodeIPIdentityPair({ ...host, NamedPorts: [], K8sPodName: '' }), encodeIPIdentityPair(host));
+  });
+
+  it('ignores a pod UID field from an older writer (Cilium 1.20 has none)', () => {
+    const old = '{"IP":"10.0.0.1","HostIP":"192.168.1.1","ID":70000,"Key":0,"Metadata":"","K8sPodUID":"u-1"}';
+    const pair = decodeIPIdentityPair(old, '10.0.0.1');
+    assert.deepEqual(pair, host);
+    assert.doesNotMatch(encodeIPIdentityPair(pair), /K8sPodUID/, 'the re-encoded value carries no pod UID');
   });
 
   it('encodes and keys CIDR entries with their mask', () => {
@@ -308,25 +315,59 @@ describe('service export codec', () => {
     sessionAffinityConfig: { clientIP: { timeoutSeconds: 10800 } },
   };
 
-  it('encodes fields in Cilium order and round-trips', () => {
-    const wire = encodeServiceExport(se);
+  it('encodes fields in Cilium 1.20 order, legacy copies and 1.19 fields included, and round-trips', () => {
+    const full: ServiceExport = {
+      ...se,
+      ipFamilies: ['IPv4', 'IPv6'],
+      internalTrafficPolicy: 'Local',
+      trafficDistribution: 'PreferClose',
+    };
+    const wire = encodeServiceExport(full);
     assert.equal(
       wire,
       '{"cluster":"east","name":"cart","namespace":"shop","annotations":{"service.cilium.io/global-sync-endpoint-slices":"true"},' +
-        '"labels":{"app":"cart"},"exportCreationTimestamp":"2024-07-07T13:55:07Z","ports":[{"name":"grpc","protocol":"TCP","port":9000},{"port":53}],' +
-        '"type":"ClusterSetIP","sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":10800}}}',
+        '"labels":{"app":"cart"},"Labels":{"app":"cart"},"Annotations":{"service.cilium.io/global-sync-endpoint-slices":"true"},' +
+        '"exportCreationTimestamp":"2024-07-07T13:55:07Z","ports":[{"name":"grpc","protocol":"TCP","port":9000},{"port":53}],' +
+        '"type":"ClusterSetIP","sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":10800}},' +
+        '"ipFamilies":["IPv4","IPv6"],"internalTrafficPolicy":"Local","trafficDistribution":"PreferClose"}',
     );
-    assert.deepEqual(decodeServiceExport(wire), se);
+    assert.deepEqual(decodeServiceExport(wire), full);
   });
 
-  it('omits empty annotations, labels and affinity config', () => {
-    const bare: ServiceExport = { ...se, annotations: {}, sessionAffinity: 'None' };
+  it('omits empty annotations, labels (and their legacy copies), affinity config and the 1.19 fields', () => {
+    const bare: ServiceExport = { ...se, annotations: {}, sessionAffinity: 'None', ipFamilies: [] };
     delete bare.labels;
     delete bare.sessionAffinityConfig;
     const wire = encodeServiceExport(bare);
-    assert.doesNotMatch(wire, /annotations|labels|sessionAffinityConfig/);
+    assert.doesNotMatch(
+      wire,
+      /annotations|labels|Annotations|Labels|sessionAffinityConfig|ipFamilies|internalTrafficPolicy|trafficDistribution/,
+    );
     delete bare.annotations;
+    delete bare.ipFamilies;
     assert.deepEqual(decodeServiceExport(wire), bare);
+  });
+
+  it('writes sessionAffinityConfig only when clientIP.timeoutSeconds is set', () => {
+    for (const cfg of [{}, { clientIP: {} }]) {
+      assert.doesNotMatch(
+        encodeServiceExport({ ...se, sessionAffinityConfig: cfg }),
+        /sessionAffinityConfig/,
+        `no config written for ${JSON.stringify(cfg)}`,
+      );
+    }
+  });
+
+  it('reads the legacy upper-case copies when the lower-case maps are absent', () => {
+    const legacy = JSON.stringify({
+      ...se,
+      labels: undefined,
+      annotations: undefined,
+      Labels: { a: 'b' },
+      Annotations: { c: 'd' },
+    });
+    const got = decodeServiceExport(legacy);
+    assert.deepEqual([got.labels, got.annotations], [{ a: 'b' }, { c: 'd' }]);
   });
 
   const bad: [string, Record<string, unknown>, RegExp][] = [
@@ -338,6 +379,8 @@ describe('service export codec', () => {
       /field "exportCreationTimestamp" must be an RFC 3339 time, got null/,
     ],
     ['an empty namespace', { namespace: '' }, /field "namespace" must not be empty/],
+    ['an unknown internalTrafficPolicy', { internalTrafficPolicy: 'Node' }, /field "internalTrafficPolicy" must be/],
+    ['an unknown trafficDistribution', { trafficDistribution: 'Anywhere' }, /field "trafficDistribution" must be/],
   ];
   for (const [what, patch, msg] of bad) {
     it(`rejects ${what}`, () => {
