@@ -8,7 +8,7 @@ import {
 } from '../mesh/cluster-defaults.js';
 import { deadlineIn } from '../mesh/steps.js';
 import { emit, outputOption, table } from './output.js';
-import { progressReporter } from './progress.js';
+import { withProgress } from './progress.js';
 import { timeoutOption } from './timeout-option.js';
 import { intFlag } from '../observe/flag-values.js';
 import { examples } from './help.js';
@@ -16,21 +16,6 @@ import { examples } from './help.js';
 // The clusters' code loads when a command runs, not with the command tree (`cmesh --help` stays fast).
 const localCluster = () => import('../mesh/local-cluster.js');
 const clusterDelete = () => import('../mesh/cluster-delete.js');
-
-/** Runs `fn` with a progress display; the display ends with `doneText` or the failure. */
-async function withProgress<T>(quiet: boolean, fn: (step: (s: string) => void) => Promise<T>): Promise<T> {
-  const progress = await progressReporter({ quiet });
-  try {
-    const out = await fn((s) => {
-      progress.step(s);
-    });
-    progress.done(true);
-    return out;
-  } catch (err) {
-    progress.done(false);
-    throw err;
-  }
-}
 
 export function clusterCommand() {
   const cmd = new Command('cluster')

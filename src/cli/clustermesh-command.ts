@@ -5,7 +5,7 @@ import { parseDuration } from '../observe/duration.js';
 import type { ClustermeshStatus } from '../mesh/status.js';
 import { deadlineIn } from '../mesh/steps.js';
 import { contextOption } from './context.js';
-import { progressReporter } from './progress.js';
+import { progressReporter, withProgress } from './progress.js';
 import { timeoutOption } from './timeout-option.js';
 import { vmCommand } from './vm-command.js';
 import { emit, outputOption, table } from './output.js';
@@ -151,28 +151,19 @@ export function clustermeshCommand() {
         clustermesh(),
         import('../mesh/local-cluster.js'),
       ]);
-      const progress = await progressReporter({ quiet: opts.output !== 'text' });
-      const rec = await enableClustermesh(opts.context, {
-        onStep: (s) => {
-          progress.step(s);
-        },
-        deadline: deadlineIn(opts.timeout),
-        ...(opts.enableKvstoremesh !== undefined ? { kvstoremesh: opts.enableKvstoremesh } : {}),
-        ...(opts.enableServiceExports ? { serviceExports: true } : {}),
-        ...(opts.clustermeshDefaultGlobalNamespace !== undefined
-          ? { defaultGlobalNamespace: opts.clustermeshDefaultGlobalNamespace }
-          : {}),
-        ...(opts.tls ? {} : { tls: false }),
-        ...(opts.ca ? { ca: await readPem(opts.ca) } : {}),
-      }).then(
-        (r) => {
-          progress.done(true);
-          return r;
-        },
-        (err: unknown) => {
-          progress.done(false);
-          throw err;
-        },
+      const ca = opts.ca ? await readPem(opts.ca) : undefined;
+      const rec = await withProgress(opts.output !== 'text', (onStep) =>
+        enableClustermesh(opts.context, {
+          onStep,
+          deadline: deadlineIn(opts.timeout),
+          ...(opts.enableKvstoremesh !== undefined ? { kvstoremesh: opts.enableKvstoremesh } : {}),
+          ...(opts.enableServiceExports ? { serviceExports: true } : {}),
+          ...(opts.clustermeshDefaultGlobalNamespace !== undefined
+            ? { defaultGlobalNamespace: opts.clustermeshDefaultGlobalNamespace }
+            : {}),
+          ...(opts.tls ? {} : { tls: false }),
+          ...(ca ? { ca } : {}),
+        }),
       );
       const info = await inspectCluster(rec.name);
       emit(

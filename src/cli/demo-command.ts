@@ -1,5 +1,5 @@
 import { Command } from '@commander-js/extra-typings';
-import { progressReporter } from './progress.js';
+import { withProgress } from './progress.js';
 import { timeoutOption } from './timeout-option.js';
 import { emit, outputOption, table } from './output.js';
 import { intFlag } from '../observe/flag-values.js';
@@ -20,20 +20,9 @@ export function demoCommand() {
     .action(async (opts) => {
       if (opts.clusters < 2 || opts.clusters > 9) throw new Error(`--clusters must be 2..9, got ${opts.clusters}`);
       const { runDemo } = await import('../mesh/demo.js');
-      const progress = await progressReporter();
-      let result;
-      try {
-        result = await runDemo(
-          (s) => {
-            progress.step(s);
-          },
-          { clusters: opts.clusters, nodes: opts.nodes, deadline: Date.now() + opts.timeout },
-        );
-        progress.done(true);
-      } catch (err) {
-        progress.done(false);
-        throw err;
-      }
+      const result = await withProgress(false, (step) =>
+        runDemo(step, { clusters: opts.clusters, nodes: opts.nodes, deadline: Date.now() + opts.timeout }),
+      );
       emit(opts.output, result, () => {
         const lines: string[] = [];
         lines.push(

@@ -68,3 +68,18 @@ export async function progressReporter(opts: { quiet?: boolean } = {}): Promise<
     },
   };
 }
+
+/** Runs `fn` with a progress display whose steps `fn` names; the display ends done or failed with `fn`. */
+export async function withProgress<T>(quiet: boolean, fn: (step: (s: string) => void) => Promise<T>): Promise<T> {
+  const progress = await progressReporter({ quiet });
+  try {
+    const out = await fn((s) => {
+      progress.step(s);
+    });
+    progress.done(true);
+    return out;
+  } catch (err) {
+    progress.done(false);
+    throw err;
+  }
+}

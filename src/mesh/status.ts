@@ -8,7 +8,6 @@ import { AgentClient } from '../agent/api/api-client.js';
 import type { RemoteClusterStatus } from '../agent/remote/remote-cluster-types.js';
 import type { RemoteLinkStatus } from '../kvstore/remote/index.js';
 import { certificateStatuses, type CertificateStatus } from './certificates-store.js';
-import { runningPid } from './daemon.js';
 import { cmeshHome } from './home.js';
 import { hintFor } from './hints.js';
 import {
@@ -16,7 +15,6 @@ import {
   loadCluster,
   logFile,
   nodeNames,
-  pidFile,
   processStates,
   runState,
   type ClusterRunState,
@@ -140,17 +138,17 @@ export async function clustermeshStatus(name: string, home = cmeshHome()): Promi
   const running = (role: string): boolean => processes.some((p) => p.role === role && p.running);
   const configured = await configuredRemotes(paths.clustermeshConfig, name);
 
-  const apiserverRunning = (await runningPid(pidFile(paths, 'apiserver'))) !== undefined;
+  const apiserverRunning = running('apiserver');
   const apiserverReady =
     apiserverRunning && (await getJson(`http://127.0.0.1:${record.ports.apiserverHealth ?? 0}/readyz`)).status === 200;
   let kvsm: ClustermeshStatus['kvstoremesh'] = null;
   let kvsmRemotes = new Map<string, KvstoremeshRemoteView>();
   if (enabled && cm.kvstoremesh) {
-    const running = (await runningPid(pidFile(paths, 'kvstoremesh'))) !== undefined;
-    const res = running
+    const kvsmRunning = running('kvstoremesh');
+    const res = kvsmRunning
       ? await getJson(`http://127.0.0.1:${record.ports.kvstoremeshHealth ?? 0}/readyz`)
       : { status: 0, body: null };
-    kvsm = { running, ready: res.status === 200 };
+    kvsm = { running: kvsmRunning, ready: res.status === 200 };
     kvsmRemotes = kvstoremeshRemotes(res.body);
   }
 
