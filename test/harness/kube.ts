@@ -109,7 +109,7 @@ export async function startTestControlPlane(opts: TestControlPlaneOptions): Prom
           kubectlArgs(args),
           { timeout: KUBECTL_TIMEOUT_MS },
           (err, stdout, stderr) => {
-            if (err) reject(Object.assign(err, { stdout, stderr }));
+            if (err) reject(Object.assign(err as Error, { stdout, stderr }));
             else resolve(stdout);
           },
         );

@@ -28,7 +28,7 @@ describe(`the pinned control plane on loopback (etcd, kube-apiserver ${KUBE_VERS
   });
 
   after(async () => {
-    await cp?.stop();
+    await cp.stop();
   });
 
   it('kubectl reads /readyz and the server version', async () => {
