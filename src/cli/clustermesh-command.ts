@@ -1,3 +1,4 @@
+import { clusterOfContext } from './current-context.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
@@ -190,7 +191,11 @@ export function clustermeshCommand() {
     .command('connect')
     .description('connect two local clusters in both directions (run once for every new cluster and each peer)')
     .addOption(contextOption())
-    .requiredOption('--destination-context <name>', 'the other local cluster')
+    .requiredOption(
+      '--destination-context <name>',
+      'the other local cluster (`west` or `cmesh-west`)',
+      clusterOfContext,
+    )
     .addOption(outputOption())
     .addHelpText('after', examples(['cmesh clustermesh connect --context east --destination-context west']))
     .action(async (opts) => {
@@ -208,7 +213,11 @@ export function clustermeshCommand() {
     .command('disconnect')
     .description('disconnect two local clusters (both directions); the agents drain the remote state')
     .addOption(contextOption())
-    .requiredOption('--destination-context <name>', 'the other local cluster')
+    .requiredOption(
+      '--destination-context <name>',
+      'the other local cluster (`west` or `cmesh-west`)',
+      clusterOfContext,
+    )
     .addHelpText('after', examples(['cmesh clustermesh disconnect --context east --destination-context west']))
     .action(async (opts) => {
       const { disconnectClusters } = await connect();

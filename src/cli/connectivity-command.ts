@@ -1,4 +1,6 @@
 /** `cmesh connectivity test`: parses flags, shows progress and prints the report of src/mesh/connectivity.ts. */
+import { contextOption } from './context.js';
+import { clusterOfContext } from './current-context.js';
 import { Command } from '@commander-js/extra-typings';
 import { examples } from './help.js';
 import { emit, outputOption } from './output.js';
@@ -16,8 +18,12 @@ export function connectivityCommand() {
         'local/remote, policy allow/deny, and failover (with --include-failover); exits 1 when a check fails',
     )
     .option('--multi-cluster', 'test between two clusters (the only mode so far)')
-    .requiredOption('--context <name>', 'the source cluster (its client pods call the global service)')
-    .requiredOption('--destination-context <name>', 'the other cluster of the mesh')
+    .addOption(contextOption())
+    .requiredOption(
+      '--destination-context <name>',
+      'the other cluster of the mesh (`west` or `cmesh-west`)',
+      clusterOfContext,
+    )
     .option('--include-failover', "also stop the destination's clustermesh etcd and check failover to local backends")
     .option('--keep', 'leave the sample app in place')
     .addOption(timeoutOption(DEFAULT_TIMEOUT, 'the whole test'))

@@ -1,9 +1,17 @@
 import { Option } from '@commander-js/extra-typings';
 import type { ClusterContext } from '../mesh/cluster-context.js';
+import { clusterOfContext } from './current-context.js';
 
-/** The `--context NAME` option: which local cluster a command talks to. */
+/**
+ * The `--context NAME` option: which local cluster a command talks to, by name (`east`) or context (`cmesh-east`).
+ * Typed as always present: when omitted, the program's preAction hook fills it from the current context
+ * (current-context.ts) or fails before the action runs.
+ */
 export function contextOption(): Option<'--context <name>', undefined, undefined, string, true> {
-  return new Option('--context <name>', 'the local cluster to use (see `cmesh cluster list`)').makeOptionMandatory();
+  return new Option(
+    '--context <name>',
+    'the local cluster to use, by name or kubeconfig context (`east` or `cmesh-east`; default: the current context)',
+  ).argParser(clusterOfContext);
 }
 
 export type { ClusterContext };

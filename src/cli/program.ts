@@ -12,7 +12,9 @@ import { policyCommand } from './policy-command.js';
 import { demoCommand } from './demo-command.js';
 import { kvstoreCommand } from './kvstore-command.js';
 import { applyCommand, deleteCommand, getCommand } from './object-commands.js';
+import { currentCluster } from './current-context.js';
 import { examples } from './help.js';
+import { kubeconfigCommand } from './kubeconfig-command.js';
 import { cmeshVersion } from './version.js';
 
 /** Builds the `cmesh` command tree. Each subcommand lives in its own file and registers itself here. */
@@ -53,9 +55,18 @@ export function buildProgram() {
       else console.log(`cmesh ${info.cmesh} (node ${info.node})`);
     });
 
+  // A command with a `--context` option that was not given talks to the current context's cluster.
+  program.hook('preAction', (_program, action) => {
+    if (!action.options.some((o) => o.attributeName() === 'context')) return;
+    if (action.getOptionValue('context') !== undefined) return;
+    if (action.options.some((o) => o.attributeName() === 'apiSocket') && action.getOptionValue('apiSocket')) return;
+    action.setOptionValue('context', currentCluster());
+  });
+
   program.addCommand(clusterCommand());
   program.addCommand(clustermeshCommand());
   program.addCommand(demoCommand());
+  program.addCommand(kubeconfigCommand());
   program.addCommand(policyCommand());
   program.addCommand(connectivityCommand());
   program.addCommand(applyCommand());

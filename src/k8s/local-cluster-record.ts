@@ -11,6 +11,8 @@ const portsSchema = z.object({
   stateEtcdPeer: z.number().int(),
   stateEtcdMetrics: z.number().int(),
   operatorHealth: z.number().int(),
+  /** kube-apiserver's secure port (https://127.0.0.1:<port>). */
+  kubeApiserver: z.number().int(),
   clustermeshEtcdClient: z.number().int().optional(),
   clustermeshEtcdPeer: z.number().int().optional(),
   clustermeshEtcdMetrics: z.number().int().optional(),

@@ -25,6 +25,8 @@ export interface ClusterPaths {
   kvstoremeshConfig: string;
   /** Agent sockets and per-node state. */
   nodes: string;
+  /** The Kubernetes control plane's PKI (`pki/`), its users' kubeconfigs (`kubeconfigs/`) and scratch folders. */
+  kube: string;
 }
 
 export function clusterPaths(name: string, home = cmeshHome()): ClusterPaths {
@@ -40,5 +42,6 @@ export function clusterPaths(name: string, home = cmeshHome()): ClusterPaths {
     clustermeshConfig: path.join(dir, 'clustermesh'),
     kvstoremeshConfig: path.join(dir, 'kvstoremesh'),
     nodes: path.join(dir, 'nodes'),
+    kube: path.join(dir, 'kube'),
   };
 }

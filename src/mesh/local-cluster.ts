@@ -6,7 +6,10 @@ import { validateClusterId, validateClusterName, validateMaxConnectedClusters } 
 import { addressAt, parseIpRange, rangesOverlap } from '../wire/ip.js';
 import { TUNNEL_PORT } from '../agent/datapath/tunnel.js';
 import { readClusterRecord, writeClusterRecord, type ClusterRecord } from '../k8s/local-cluster-record.js';
+import { clusterAdminKubeconfig, clusterControlPlane, createClusterPki, kubeServer } from './cluster-control-plane.js';
+import { CONTROL_PLANE_ROLES } from './control-plane.js';
 import { runningPid, startDaemon, stopDaemon, killDaemon } from './daemon.js';
+import { contextName, removeMeshContext } from './mesh-kubeconfig.js';
 import { EtcdProcess, freePort } from './etcd-process.js';
 import { clusterPaths, clustersDir, cmeshHome, type ClusterPaths } from './home.js';
 import { waitBudget, type StepOptions } from './steps.js';
@@ -220,6 +223,7 @@ export async function createCluster(
       stateEtcdPeer: await freePort(),
       stateEtcdMetrics: await freePort(),
       operatorHealth: await freePort(),
+      kubeApiserver: await freePort(),
     },
   };
   try {
@@ -227,11 +231,14 @@ export async function createCluster(
       await mkdir(d, { recursive: true, mode: 0o700 });
     }
     await writeClusterRecord(paths.record, record);
+    steps.onStep?.(`creating the certificates of cluster ${record.name}'s control plane`);
+    await createClusterPki(record, paths, home);
     await startClusterProcesses(record, paths, steps);
     return record;
   } catch (err) {
     await stopClusterProcesses(paths).catch(() => undefined);
     await rm(paths.dir, { recursive: true, force: true });
+    await removeMeshContext(home, record.name).catch(() => undefined);
     throw err;
   }
 }
@@ -284,6 +291,7 @@ export async function startClusterProcesses(
     steps?.onStep?.(`starting the state etcd of cluster ${record.name}`);
     await stateEtcdProcess(record, paths).start();
   }
+  await (await clusterControlPlane(record, paths)).start(steps?.onStep);
   if ((await runningPid(pidFile(paths, 'operator'))) === undefined) {
     steps?.onStep?.(`starting the operator of cluster ${record.name}`);
     await startDaemon({
@@ -310,9 +318,10 @@ export async function stopClusterProcesses(paths: ClusterPaths, opts: { kill?: b
   } catch {
     return;
   }
-  const order = (r: string): number => (r.endsWith('etcd') ? 1 : 0);
+  // Components first, then kube-apiserver (they talk to it), then the etcd servers (it stores in one).
+  const order = (r: string): number => (r.endsWith('etcd') ? 2 : r === 'kube-apiserver' ? 1 : 0);
   roles.sort((a, b) => order(a) - order(b));
-  for (const group of [0, 1]) {
+  for (const group of [0, 1, 2]) {
     await Promise.all(
       roles
         .filter((r) => order(r) === group)
@@ -325,6 +334,7 @@ export async function deleteCluster(name: string, home = cmeshHome()): Promise<v
   const { paths } = await loadCluster(name, home);
   await stopClusterProcesses(paths);
   await rm(paths.dir, { recursive: true, force: true });
+  await removeMeshContext(home, name);
 }
 
 export interface ProcessState {
@@ -349,7 +359,7 @@ export function runState(procs: readonly ProcessState[]): ClusterRunState {
 
 /** The processes a cluster runs when it is fully up, by role (the names of their pid and log files). */
 export function expectedRoles(record: ClusterRecord): string[] {
-  const roles = ['state-etcd', 'operator', ...nodeNames(record).map((n) => `agent-${n}`)];
+  const roles = ['state-etcd', ...CONTROL_PLANE_ROLES, 'operator', ...nodeNames(record).map((n) => `agent-${n}`)];
   if (record.clustermesh?.enabled) {
     roles.push('clustermesh-etcd', 'apiserver');
     if (record.clustermesh.kvstoremesh) roles.push('kvstoremesh');
@@ -398,6 +408,7 @@ export interface ClusterInspection {
   apiserver: { health: string } | null;
   kvstoremesh: { health: string } | null;
   operator: { health: string };
+  kubernetes: { server: string; context: string; kubeconfig: string };
   folders: {
     cluster: string;
     certs: string;
@@ -406,6 +417,7 @@ export interface ClusterInspection {
     clustermeshConfig: string;
     kvstoremeshConfig: string;
     nodes: string;
+    kube: string;
   };
   record: string;
   /** running: every process up; stopped: none; degraded: some. */
@@ -451,6 +463,11 @@ export async function inspectCluster(name: string, home = cmeshHome()): Promise<
     apiserver: cm && p.apiserverHealth ? { health: `http://127.0.0.1:${p.apiserverHealth}` } : null,
     kvstoremesh: cm?.kvstoremesh && p.kvstoremeshHealth ? { health: `http://127.0.0.1:${p.kvstoremeshHealth}` } : null,
     operator: { health: `http://127.0.0.1:${p.operatorHealth}` },
+    kubernetes: {
+      server: kubeServer(record),
+      context: contextName(record.name),
+      kubeconfig: clusterAdminKubeconfig(paths),
+    },
     folders: {
       cluster: paths.dir,
       certs: paths.certs,
@@ -459,6 +476,7 @@ export async function inspectCluster(name: string, home = cmeshHome()): Promise<
       clustermeshConfig: paths.clustermeshConfig,
       kvstoremeshConfig: paths.kvstoremeshConfig,
       nodes: paths.nodes,
+      kube: paths.kube,
     },
     record: paths.record,
     state: runState(processes),

@@ -25,6 +25,9 @@ const ROLE_NAMES: Readonly<Record<string, string>> = {
   apiserver: 'clustermesh-apiserver',
   kvstoremesh: 'KVStoreMesh',
   operator: 'operator',
+  'kube-apiserver': 'kube-apiserver',
+  'kube-controller-manager': 'kube-controller-manager',
+  'kube-scheduler': 'kube-scheduler',
 };
 
 /** "state etcd", "agent of node east-node-1". */

@@ -14,7 +14,7 @@ import type {
   Protocol,
   Service,
 } from '../k8s/types.js';
-import type { NodeLayout } from './cluster-layout.js';
+import type { NodeLayout } from '../k8s/cluster-layout.js';
 
 /** Marks the CiliumNodes the operator owns; it never touches others. */
 export const MANAGED_BY_LABEL = 'cmesh.io/managed-by';

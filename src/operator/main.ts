@@ -9,7 +9,7 @@ import { HealthServer } from '../observe/health-server.js';
 import { logger } from '../observe/logger.js';
 import { untilStopSignal } from '../observe/signals.js';
 import { collectProcessMetrics } from '../observe/metrics.js';
-import type { OperatorCluster } from './cluster-layout.js';
+import type { OperatorCluster } from '../k8s/cluster-layout.js';
 import { Operator, type OperatorOptions } from './operator.js';
 
 export const CLUSTER_RECORD_FILE = 'cluster.json';

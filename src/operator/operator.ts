@@ -10,7 +10,7 @@ import { ObjectStore } from '../k8s/object-store.js';
 import type { Informer } from '../k8s/source.js';
 import type { KindName, ObjectOf } from '../k8s/types.js';
 import { logger } from '../observe/logger.js';
-import type { OperatorCluster } from './cluster-layout.js';
+import type { OperatorCluster } from '../k8s/cluster-layout.js';
 import { CiliumEndpointController } from './controllers/cilium-endpoints.js';
 import { ClusterIpController } from './controllers/cluster-ips.js';
 import type { ControllerContext, OperatorFreshCaches, OperatorInformers } from './controllers/context.js';

@@ -4,8 +4,8 @@
  * assignments not yet visible in the informer so that a retried write never hands out a second address.
  */
 import type { Pod } from '../k8s/types.js';
-import { clusterNodes, type NodeLayout, type OperatorCluster } from './cluster-layout.js';
-import { IpAllocator } from './ip-allocator.js';
+import { clusterNodes, type NodeLayout, type OperatorCluster } from '../k8s/cluster-layout.js';
+import { IpAllocator } from '../wire/ip-allocator.js';
 
 export class SchedulingError extends Error {
   override name = 'SchedulingError';

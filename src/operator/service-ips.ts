@@ -2,7 +2,7 @@
  * ClusterIPs of the cluster's service CIDR. Remembers which service holds which address, so that a service
  * re-applied without its clusterIP gets the same one back, and a service's address is freed only when it is gone.
  */
-import { IpAllocator } from './ip-allocator.js';
+import { IpAllocator } from '../wire/ip-allocator.js';
 
 /** The network address and the first address (Kubernetes gives it to the `kubernetes` service) are not handed out. */
 export const SERVICE_CIDR_RESERVED_AT_START = 2;

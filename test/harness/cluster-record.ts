@@ -18,7 +18,7 @@ export async function writeTestClusterRecord(
     nodes: 0,
     createdAt: new Date(0).toISOString(),
     ...rest,
-    ports: { stateEtcdClient: 1, stateEtcdPeer: 2, stateEtcdMetrics: 3, operatorHealth: 4, ...ports },
+    ports: { stateEtcdClient: 1, stateEtcdPeer: 2, stateEtcdMetrics: 3, operatorHealth: 4, kubeApiserver: 5, ...ports },
   };
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, 'cluster.json'), JSON.stringify(record));

@@ -42,6 +42,7 @@ async function createMinimalCluster(name: string, id: number, home: string): Pro
       stateEtcdPeer: await freePort(),
       stateEtcdMetrics: await freePort(),
       operatorHealth: await freePort(),
+      kubeApiserver: await freePort(),
     },
   };
   for (const d of [paths.dir, paths.certs, paths.logs, paths.run, paths.clustermeshConfig, paths.nodes]) {

@@ -41,6 +41,7 @@ async function fakeCluster(
       stateEtcdPeer: 2,
       stateEtcdMetrics: 3,
       operatorHealth: 4,
+      kubeApiserver: 5,
       clustermeshEtcdClient: 20000 + id,
     },
     clustermesh: {
@@ -260,7 +261,7 @@ describe('clustermesh secrets and prerequisites', () => {
         serviceCidr: '',
         nodes: 1,
         createdAt: '',
-        ports: { stateEtcdClient: 1, stateEtcdPeer: 2, stateEtcdMetrics: 3, operatorHealth: 4 },
+        ports: { stateEtcdClient: 1, stateEtcdPeer: 2, stateEtcdMetrics: 3, operatorHealth: 4, kubeApiserver: 5 },
       },
       paths,
     );

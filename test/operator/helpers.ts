@@ -3,7 +3,7 @@ import type { Etcd3 } from 'etcd3';
 import { ObjectStore } from '../../src/k8s/object-store.js';
 import { createEtcdClient } from '../../src/kvstore/client.js';
 import type { Pod, Service } from '../../src/k8s/types.js';
-import type { OperatorCluster } from '../../src/operator/cluster-layout.js';
+import type { OperatorCluster } from '../../src/k8s/cluster-layout.js';
 import { Operator, type OperatorOptions } from '../../src/operator/operator.js';
 import { TestEtcd } from '../harness/etcd.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { nodeLayout } from '../../src/operator/cluster-layout.js';
+import { nodeLayout } from '../../src/k8s/cluster-layout.js';
 import { IdPool } from '../../src/operator/id-pool.js';
-import { IpAllocator } from '../../src/operator/ip-allocator.js';
+import { IpAllocator } from '../../src/wire/ip-allocator.js';
 import { PodIpam } from '../../src/operator/pod-ipam.js';
 import { WorkQueue } from '../../src/k8s/work-queue.js';
 import { CLUSTER, pod } from './helpers.js';

@@ -15,7 +15,7 @@ import type {
   Service,
 } from '../../k8s/types.js';
 import type { Logger } from '../../observe/logger.js';
-import type { OperatorCluster } from '../cluster-layout.js';
+import type { OperatorCluster } from '../../k8s/cluster-layout.js';
 import type { FreshCache } from '../fresh-cache.js';
 import type { IdentityAllocator } from '../identity-allocator.js';
 import { operatorMetrics } from '../metrics.js';

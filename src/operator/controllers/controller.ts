@@ -12,9 +12,9 @@ import {
 } from '../../k8s/errors.js';
 import { WorkQueue } from '../../k8s/work-queue.js';
 import type { Logger } from '../../observe/logger.js';
-import { ClusterLayoutError } from '../cluster-layout.js';
+import { ClusterLayoutError } from '../../k8s/cluster-layout.js';
 import { IdExhaustedError } from '../id-pool.js';
-import { IpExhaustedError } from '../ip-allocator.js';
+import { IpExhaustedError } from '../../wire/ip-allocator.js';
 import { operatorMetrics } from '../metrics.js';
 import { SchedulingError } from '../pod-ipam.js';
 

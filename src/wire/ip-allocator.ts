@@ -1,4 +1,4 @@
-import { addressAt, parseIpRange, rangeContains, rangeSize, type IpRange } from '../wire/ip.js';
+import { addressAt, parseIpRange, rangeContains, rangeSize, type IpRange } from './ip.js';
 
 /** Offsets reserved at the start of every node CIDR: network address, CiliumInternalIP (router), health IP. */
 export const RESERVED_OFFSETS = 3;

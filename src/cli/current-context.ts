@@ -1,0 +1,47 @@
+/**
+ * Which local cluster a command talks to when `--context` is omitted: the current context of the user's kubeconfig
+ * when it is a cmesh one (`cmesh-<cluster>`, as `cmesh kubeconfig --merge` writes), else the current context of
+ * `$CMESH_HOME/kubeconfig` (the cluster created last), as cilium-cli uses kubectl's current context. `--context`
+ * accepts a cluster name (`east`) or its context name (`cmesh-east`). Read synchronously from small files, and
+ * only when a command runs (a hook), so that `--help` and `--version` never read them.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { homedir } from 'node:os';
+import { parse } from 'yaml';
+
+const CONTEXT_PREFIX = 'cmesh-';
+
+export class NoContextError extends Error {
+  override name = 'NoContextError';
+}
+
+/** `cmesh-east` -> `east`; a plain cluster name is returned as given. */
+export function clusterOfContext(name: string): string {
+  return name.startsWith(CONTEXT_PREFIX) ? name.slice(CONTEXT_PREFIX.length) : name;
+}
+
+function currentContextIn(file: string): string | undefined {
+  try {
+    const doc = parse(readFileSync(file, 'utf8')) as { 'current-context'?: unknown } | null;
+    const cur = doc?.['current-context'];
+    return typeof cur === 'string' && cur !== '' ? cur : undefined;
+  } catch {
+    return undefined; // missing or unreadable: fall through to the next source
+  }
+}
+
+/** The local cluster named by the current context, or NoContextError saying how to pick one. */
+export function currentCluster(env: NodeJS.ProcessEnv = process.env): string {
+  const home = env.CMESH_HOME ?? path.join(homedir(), '.cmesh');
+  const userFile =
+    env.KUBECONFIG?.split(path.delimiter).find((f) => f !== '') ?? path.join(env.HOME ?? homedir(), '.kube', 'config');
+  const user = currentContextIn(userFile);
+  if (user?.startsWith(CONTEXT_PREFIX)) return clusterOfContext(user);
+  const mesh = currentContextIn(path.join(home, 'kubeconfig'));
+  if (mesh?.startsWith(CONTEXT_PREFIX)) return clusterOfContext(mesh);
+  throw new NoContextError(
+    'no --context given and no current cmesh context: pass --context <cluster> (see `cmesh cluster list`), ' +
+      'or create a cluster first (`cmesh cluster create east --id 1`)',
+  );
+}
