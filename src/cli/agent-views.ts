@@ -3,7 +3,7 @@
  * `bpf lb list`, `bpf ipcache list`, `identity list`, `endpoint list`, `node list`, and `datapath show` (the
  * userspace datapath's listeners, tunnel and verdict counters).
  */
-import { clusterOfContext } from './current-context.js';
+import { contextOption } from './context.js';
 import { existsSync } from 'node:fs';
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { AgentClient } from '../agent/api/api-client.js';
@@ -44,10 +44,10 @@ async function clientFor(o: ViewOptions): Promise<AgentClient> {
 function view(name: string, description: string, exampleLines: readonly string[]) {
   return new Command(name)
     .description(description)
-    .option(
-      '--context <name>',
-      'the local cluster whose agent to ask, by name or context (`east`, `cmesh-east`; default: the current context, unless --api-socket)',
-      clusterOfContext,
+    .addOption(
+      contextOption(
+        'the local cluster whose agent to ask, by name or context (`east`, `cmesh-east`; default: the current context, unless --api-socket)',
+      ),
     )
     .option('--node <name>', "the node whose agent to ask (default: the cluster's first node)")
     .option(

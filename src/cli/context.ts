@@ -7,11 +7,21 @@ import { clusterOfContext } from './current-context.js';
  * Typed as always present: when omitted, the program's preAction hook fills it from the current context
  * (current-context.ts) or fails before the action runs.
  */
-export function contextOption(): Option<'--context <name>', undefined, undefined, string, true> {
-  return new Option(
-    '--context <name>',
-    'the local cluster to use, by name or kubeconfig context (`east` or `cmesh-east`; default: the current context)',
-  ).argParser(clusterOfContext);
+export function contextOption(
+  description = 'the local cluster to use, by name or kubeconfig context (`east` or `cmesh-east`; default: the current context)',
+): Option<'--context <name>', undefined, undefined, string, true> {
+  const o = new Option('--context <name>', description).argParser(clusterOfContext);
+  CLUSTER_CONTEXT_OPTIONS.add(o);
+  return o;
+}
+
+/**
+ * The options contextOption() made: the program's preAction hook fills only these (a component's own `--context`,
+ * a kubeconfig context, keeps its meaning).
+ */
+const CLUSTER_CONTEXT_OPTIONS = new WeakSet<object>();
+export function isClusterContextOption(o: object): boolean {
+  return CLUSTER_CONTEXT_OPTIONS.has(o);
 }
 
 export type { ClusterContext };

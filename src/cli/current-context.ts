@@ -6,9 +6,14 @@
  * only when a command runs (a hook), so that `--help` and `--version` never read them.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { homedir } from 'node:os';
-import { parse } from 'yaml';
+import type { parse as parseType } from 'yaml';
+
+// YAML loads only when a command without --context runs: `cmesh --help` and `--version` never need it.
+const require = createRequire(import.meta.url);
+const parse = (text: string): unknown => (require('yaml') as { parse: typeof parseType }).parse(text);
 
 const CONTEXT_PREFIX = 'cmesh-';
 

@@ -14,14 +14,16 @@ export function kubeconfigCommand() {
       '--merge',
       "merge the contexts into your kubeconfig ($KUBECONFIG's first file, else ~/.kube/config) instead of printing them; entries of the same names are replaced, others kept",
     )
-    .option('--kubeconfig <file>', 'with --merge: the kubeconfig to merge into')
+    .option(
+      '--kubeconfig <file>',
+      "with --merge: the kubeconfig to merge into (default: $KUBECONFIG's first file, else ~/.kube/config)",
+    )
     .addHelpText(
       'after',
       examples([
         'cmesh kubeconfig > cmesh.kubeconfig && kubectl --kubeconfig cmesh.kubeconfig --context cmesh-east get nodes',
         'cmesh kubeconfig --merge && kubectl --context cmesh-east get nodes',
         'cmesh kubeconfig --cluster east --merge --kubeconfig ./east.kubeconfig',
-        'KUBECONFIG=$HOME/.cmesh/kubeconfig kubectl get nodes     # the current context: the cluster created last',
       ]),
     )
     .action(async (opts) => {

@@ -12,6 +12,7 @@ import { policyCommand } from './policy-command.js';
 import { demoCommand } from './demo-command.js';
 import { kvstoreCommand } from './kvstore-command.js';
 import { applyCommand, deleteCommand, getCommand } from './object-commands.js';
+import { isClusterContextOption } from './context.js';
 import { currentCluster } from './current-context.js';
 import { examples } from './help.js';
 import { kubeconfigCommand } from './kubeconfig-command.js';
@@ -57,7 +58,7 @@ export function buildProgram() {
 
   // A command with a `--context` option that was not given talks to the current context's cluster.
   program.hook('preAction', (_program, action) => {
-    if (!action.options.some((o) => o.attributeName() === 'context')) return;
+    if (!action.options.some((o) => isClusterContextOption(o))) return;
     if (action.getOptionValue('context') !== undefined) return;
     if (action.options.some((o) => o.attributeName() === 'apiSocket') && action.getOptionValue('apiSocket')) return;
     action.setOptionValue('context', currentCluster());

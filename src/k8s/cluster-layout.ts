@@ -4,6 +4,7 @@
  * other reader) derives the same layout.
  */
 import { addressAt, parseIpRange, subnet, type IpRange } from '../wire/ip.js';
+import type { KubeNode } from './types.js';
 import type { MaxConnectedClusters } from '../wire/index.js';
 
 /** Node pod CIDRs are /24s, as kube-controller-manager's default --node-cidr-mask-size. */
@@ -69,4 +70,36 @@ export function clusterNodes(cluster: OperatorCluster): NodeLayout[] {
   const out: NodeLayout[] = [];
   for (let i = 1; i <= cluster.nodes; i++) out.push(nodeLayout(cluster, i));
   return out;
+}
+
+/** The index of a node named `<cluster>-node-<i>`, or undefined for any other name. */
+export function nodeIndex(cluster: string, node: string): number | undefined {
+  const prefix = `${cluster}-node-`;
+  if (!node.startsWith(prefix)) return undefined;
+  const i = Number(node.slice(prefix.length));
+  return Number.isInteger(i) && i >= 1 && String(i) === node.slice(prefix.length) ? i : undefined;
+}
+
+/**
+ * The layout of a registered Kubernetes Node: its PodCIDR as node IPAM assigned it, its InternalIP as its agent
+ * reported it, and the router and health addresses at the start of its PodCIDR. Undefined until both are known.
+ */
+export function nodeLayoutOf(node: KubeNode, index = 0): NodeLayout | undefined {
+  const cidr = node.spec?.podCIDR;
+  const internalIp = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+  if (!cidr || !internalIp) return undefined;
+  let podCidr: IpRange;
+  try {
+    podCidr = parseIpRange(cidr);
+  } catch {
+    return undefined;
+  }
+  return {
+    index,
+    name: node.metadata.name,
+    podCidr,
+    internalIp,
+    routerIp: addressAt(podCidr, ROUTER_IP_OFFSET),
+    healthIp: addressAt(podCidr, HEALTH_IP_OFFSET),
+  };
 }

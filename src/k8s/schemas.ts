@@ -496,8 +496,15 @@ const serviceExport = kindSchema('ServiceExport', checkDns1035Label, {
   status: z.looseObject({}).optional(),
 });
 
+/** Nodes are the agents' (and the API server's) to validate; only the shape cmesh reads is checked. */
+const node = kindSchema('Node', checkDns1123Subdomain, {
+  spec: z.looseObject({ podCIDR: z.string().optional() }).optional(),
+  status: z.looseObject({}).optional(),
+});
+
 export const SCHEMAS: Readonly<Record<KindName, z.ZodType>> = {
   Namespace: namespace,
+  Node: node,
   Pod: pod,
   Service: service,
   EndpointSlice: endpointSlice,

@@ -296,10 +296,32 @@ export interface ServiceExport extends K8sObject {
   status?: Record<string, unknown>;
 }
 
+/**
+ * A Kubernetes Node (core/v1), as the agent registers it for its node and the controller manager's node IPAM gives
+ * it a PodCIDR. Named KubeNode here: `Node` is a DOM type name.
+ */
+export interface KubeNode extends K8sObject {
+  apiVersion: 'v1';
+  kind: 'Node';
+  spec?: {
+    podCIDR?: string;
+    podCIDRs?: string[];
+    unschedulable?: boolean;
+    taints?: { key: string; value?: string; effect: string; [field: string]: unknown }[];
+    [field: string]: unknown;
+  };
+  status?: {
+    addresses?: { type: string; address: string }[];
+    conditions?: { type: string; status: string; [field: string]: unknown }[];
+    [field: string]: unknown;
+  };
+}
+
 // ---- the kind registry ----
 
 export interface KindMap {
   Namespace: Namespace;
+  Node: KubeNode;
   Pod: Pod;
   Service: Service;
   EndpointSlice: EndpointSlice;
@@ -337,6 +359,14 @@ export const KINDS: { readonly [K in KindName]: KindInfo & { kind: K } } = {
     resource: 'namespaces',
     namespaced: false,
     aliases: ['namespace', 'ns'],
+  },
+  Node: {
+    kind: 'Node',
+    apiVersion: 'v1',
+    group: 'core',
+    resource: 'nodes',
+    namespaced: false,
+    aliases: ['node', 'no'],
   },
   Pod: { kind: 'Pod', apiVersion: 'v1', group: 'core', resource: 'pods', namespaced: true, aliases: ['pod', 'po'] },
   Service: {

@@ -7,13 +7,14 @@
 import type { Etcd3 } from 'etcd3';
 import { LocalClusterSource } from '../k8s/local-source.js';
 import { ObjectStore } from '../k8s/object-store.js';
-import type { Informer } from '../k8s/source.js';
+import type { ClusterSource, Informer } from '../k8s/source.js';
+import { nodeLayoutOf } from '../k8s/cluster-layout.js';
 import type { KindName, ObjectOf } from '../k8s/types.js';
 import { logger } from '../observe/logger.js';
 import type { OperatorCluster } from '../k8s/cluster-layout.js';
 import { CiliumEndpointController } from './controllers/cilium-endpoints.js';
 import { ClusterIpController } from './controllers/cluster-ips.js';
-import type { ControllerContext, OperatorFreshCaches, OperatorInformers } from './controllers/context.js';
+import type { ControllerContext, OperatorFreshCaches, OperatorInformers, OperatorMode } from './controllers/context.js';
 import { ControllerRunner } from './controllers/controller.js';
 import { EndpointSliceController } from './controllers/endpoint-slices.js';
 import { followIdentities } from './controllers/identities.js';
@@ -25,8 +26,12 @@ import { IdentityAllocator } from './identity-allocator.js';
 import { PodIpam } from './pod-ipam.js';
 
 export interface OperatorOptions {
-  /** A client of the cluster's state etcd. The operator does not close it. */
-  client: Etcd3;
+  /**
+   * Where the cluster's objects are. An etcd client: the cluster's state etcd (`local` mode; the operator does not
+   * close it). A source and a writer: a Kubernetes API server (`kubernetes` mode, see OperatorMode).
+   */
+  client?: Etcd3;
+  kubernetes?: { source: ClusterSource; store: ObjectStore };
   cluster: OperatorCluster;
   /** Registry key prefix (tests); `/registry/` by default. */
   prefix?: string;
@@ -47,8 +52,9 @@ export interface OperatorStatus {
 export class Operator {
   private readonly log = logger('operator');
   private readonly cluster: OperatorCluster;
+  private readonly mode: OperatorMode;
   private readonly store: ObjectStore;
-  private readonly source: LocalClusterSource;
+  private readonly source: ClusterSource;
   private readonly runner: ControllerRunner;
   private readonly ipam: PodIpam;
   private readonly identities: IdentityAllocator;
@@ -63,8 +69,17 @@ export class Operator {
 
   constructor(opts: OperatorOptions) {
     this.cluster = opts.cluster;
-    this.store = new ObjectStore(opts.client, opts.prefix ? { prefix: opts.prefix } : {});
-    this.source = new LocalClusterSource(opts.client, opts.prefix ? { prefix: opts.prefix } : {});
+    if (opts.kubernetes) {
+      this.mode = 'kubernetes';
+      this.store = opts.kubernetes.store;
+      this.source = opts.kubernetes.source;
+    } else if (opts.client) {
+      this.mode = 'local';
+      this.store = new ObjectStore(opts.client, opts.prefix ? { prefix: opts.prefix } : {});
+      this.source = new LocalClusterSource(opts.client, opts.prefix ? { prefix: opts.prefix } : {});
+    } else {
+      throw new Error('the operator needs a state etcd client or a Kubernetes source');
+    }
     this.ipam = new PodIpam(opts.cluster);
     this.identities = new IdentityAllocator({
       clusterId: opts.cluster.id,
@@ -100,6 +115,7 @@ export class Operator {
       identities: inf('CiliumIdentity'),
       endpoints: inf('CiliumEndpoint'),
       nodes: inf('CiliumNode'),
+      ...(this.mode === 'kubernetes' ? { kubeNodes: inf('Node') } : {}),
     };
     this.informers = informers;
     // The overlays first: every controller's handlers then see the caught-up state.
@@ -110,7 +126,10 @@ export class Operator {
       endpoints: new FreshCache(informers.endpoints),
       nodes: new FreshCache(informers.nodes),
     };
+    const kubeNodes = informers.kubeNodes;
     this.registerControllers({
+      mode: this.mode,
+      nodeLayouts: kubeNodes ? () => kubeNodes.list().flatMap((n) => nodeLayoutOf(n) ?? []) : () => this.ipam.nodes,
       cluster: this.cluster,
       store: this.store,
       informers,
@@ -185,13 +204,19 @@ export class Operator {
    * controller: a service change queues its ClusterIP before its slices.
    */
   private registerControllers(ctx: ControllerContext): void {
+    const endpoints = new CiliumEndpointController(ctx);
+    followIdentities(ctx);
+    if (ctx.mode === 'kubernetes') {
+      // ClusterIPs are kube-apiserver's, EndpointSlices kube-controller-manager's.
+      this.pods = new PodController(ctx, endpoints, () => undefined);
+      for (const c of [this.pods, new NodeController(ctx)]) this.runner.register(c);
+      return;
+    }
     const clusterIps = new ClusterIpController(ctx);
     const slices = new EndpointSliceController(ctx);
-    const endpoints = new CiliumEndpointController(ctx);
     this.pods = new PodController(ctx, endpoints, (p, old) => {
       slices.podChanged(p, old);
     });
-    followIdentities(ctx);
     for (const c of [this.pods, clusterIps, slices, new NodeController(ctx)]) this.runner.register(c);
   }
 }

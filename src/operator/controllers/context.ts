@@ -10,12 +10,13 @@ import type {
   CiliumNode,
   EndpointSlice,
   K8sObject,
+  KubeNode,
   Namespace,
   Pod,
   Service,
 } from '../../k8s/types.js';
 import type { Logger } from '../../observe/logger.js';
-import type { OperatorCluster } from '../../k8s/cluster-layout.js';
+import type { NodeLayout, OperatorCluster } from '../../k8s/cluster-layout.js';
 import type { FreshCache } from '../fresh-cache.js';
 import type { IdentityAllocator } from '../identity-allocator.js';
 import { operatorMetrics } from '../metrics.js';
@@ -31,7 +32,17 @@ export type OperatorInformers = {
   identities: Informer<CiliumIdentity>;
   endpoints: Informer<CiliumEndpoint>;
   nodes: Informer<CiliumNode>;
+  /** Kubernetes Nodes (a cluster with a Kubernetes control plane only). */
+  kubeNodes?: Informer<KubeNode>;
 };
+
+/**
+ * Who does what. `local`: the operator is also scheduler, kubelet, pod IPAM, ClusterIP allocator and EndpointSlice
+ * controller of a cluster kept in the state etcd. `kubernetes`: those are Kubernetes' own (kube-scheduler, the
+ * agents as kubelet-less nodes, kube-apiserver, kube-controller-manager); the operator keeps CiliumNodes,
+ * CiliumEndpoints and CiliumIdentities, as cilium-operator and the agents' CRD writes do.
+ */
+export type OperatorMode = 'local' | 'kubernetes';
 
 /** The informers' caches overlaid with the operator's own recent writes (see FreshCache). */
 export interface OperatorFreshCaches {
@@ -43,6 +54,7 @@ export interface OperatorFreshCaches {
 }
 
 export interface ControllerContext {
+  readonly mode: OperatorMode;
   readonly cluster: OperatorCluster;
   readonly store: ObjectStore;
   readonly informers: OperatorInformers;
@@ -52,6 +64,8 @@ export interface ControllerContext {
   /** namespace -> names of its pods (the pod controller keeps it; the slice controller reads it). */
   readonly podsByNamespace: Map<string, Set<string>>;
   readonly log: Logger;
+  /** The cluster's nodes as they are now: the record's layout (local), or the registered Nodes (kubernetes). */
+  nodeLayouts(): readonly NodeLayout[];
   enqueue(controller: ControllerName, ref?: string): void;
 }
 

@@ -1,4 +1,7 @@
-/** The node controller: one CiliumNode per node of the cluster record; managed ones beyond the node count go. */
+/**
+ * The node controller: one CiliumNode per node (of the cluster record, or per registered Kubernetes Node with its
+ * PodCIDR); managed ones of nodes that are gone are deleted.
+ */
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { desiredCiliumNode, isManagedNode } from '../desired-objects.js';
@@ -16,12 +19,13 @@ export class NodeController implements Controller {
       ctx.enqueue(this.name);
     };
     ctx.informers.nodes.on({ onAdd: changed, onUpdate: changed, onDelete: changed });
+    ctx.informers.kubeNodes?.on({ onAdd: changed, onUpdate: changed, onDelete: changed });
   }
 
   async reconcile(): Promise<void> {
-    const { ipam, fresh, store, informers, log } = this.ctx;
+    const { fresh, store, informers, log } = this.ctx;
     const wanted = new Set<string>();
-    for (const node of ipam.nodes) {
+    for (const node of this.ctx.nodeLayouts()) {
       wanted.add(node.name);
       const existing = fresh.nodes.get(undefined, node.name);
       if (existing && !isManagedNode(existing)) {

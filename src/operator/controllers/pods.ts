@@ -48,6 +48,15 @@ export class PodController implements Controller {
         this.unschedulable.clear();
       },
     });
+    // A pod that went Running before the operator saw its Node is picked up once the Node shows up.
+    informers.kubeNodes?.on({
+      onAdd: (n) => {
+        this.enqueueNode(n.metadata.name);
+      },
+      onUpdate: (n) => {
+        this.enqueueNode(n.metadata.name);
+      },
+    });
     informers.namespaces.on({
       onAdd: (ns) => {
         this.enqueueNamespace(ns.metadata.name);
@@ -78,6 +87,10 @@ export class PodController implements Controller {
         ctx.identities.use(`p:${ref}`, undefined);
         this.unschedulable.delete(ref);
       }
+      return;
+    }
+    if (ctx.mode === 'kubernetes') {
+      await this.reconcileBound(ref, pod);
       return;
     }
     let placement;
@@ -113,6 +126,28 @@ export class PodController implements Controller {
     await this.endpoints.reconcile(ref, current, ip, node.internalIp);
   }
 
+  /**
+   * A cluster with a Kubernetes control plane: kube-scheduler places the pod and its node's agent gives it an
+   * address and a Running status; the operator only keeps its CiliumEndpoint once both are there.
+   */
+  private async reconcileBound(ref: string, pod: Pod): Promise<void> {
+    const { ctx } = this;
+    const ns = pod.metadata.namespace ?? '';
+    const nodeName = pod.spec?.nodeName;
+    const ip = pod.status?.podIP;
+    const node = nodeName ? ctx.nodeLayouts().find((n) => n.name === nodeName) : undefined;
+    if (!node || !ip || pod.status?.phase !== 'Running' || pod.metadata.deletionTimestamp) {
+      if (pod.metadata.deletionTimestamp) await this.endpoints.delete(ns, pod.metadata.name);
+      return; // not running yet (or going): its next change requeues it
+    }
+    if (pod.spec?.hostNetwork) {
+      ctx.identities.use(`p:${ref}`, undefined);
+      await this.endpoints.delete(ns, pod.metadata.name);
+      return;
+    }
+    await this.endpoints.reconcile(ref, pod, ip, node.internalIp);
+  }
+
   private changed(p: Pod): void {
     const { ctx } = this;
     const key = objectRef(p.metadata.namespace, p.metadata.name);
@@ -126,6 +161,12 @@ export class PodController implements Controller {
       ctx.log.warn({ pod: key, ip: p.status?.podIP, holder: duplicateIpOf }, 'pod claims an address another pod holds');
     }
     ctx.enqueue(this.name, key);
+  }
+
+  private enqueueNode(node: string): void {
+    for (const p of this.ctx.informers.pods.list()) {
+      if (p.spec?.nodeName === node) this.ctx.enqueue(this.name, objectRef(p.metadata.namespace, p.metadata.name));
+    }
   }
 
   private enqueueNamespace(ns: string): void {
