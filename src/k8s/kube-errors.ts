@@ -186,7 +186,14 @@ export function objectError(
     return err;
   }
   const cause = { cause: err };
-  if (err.statusCode === 404 && err.reason === 'NotFound') return new NotFoundError(object, cause);
+  if (err.statusCode === 404 && err.reason === 'NotFound') {
+    // The object's namespace is what is missing: say that, not that the object is.
+    const details = err.status?.details;
+    if (details?.kind === 'namespaces' && object.kind !== 'Namespace' && details.name !== undefined) {
+      return new NotFoundError({ kind: 'Namespace', name: details.name }, cause);
+    }
+    return new NotFoundError(object, cause);
+  }
   if (err.statusCode === 409 && err.reason === 'AlreadyExists') return new AlreadyExistsError(object, cause);
   if (err.statusCode === 409) {
     const conflicts = applyConflicts(err.status);
@@ -229,4 +236,47 @@ export class ApplyInterruptedError extends Error {
       options,
     );
   }
+}
+
+/**
+ * Server-side apply names list items by their keys (`spec.ports[port=80,protocol="TCP"].prot`), as its merge
+ * does; a person reads the manifest by position. Rewrites each keyed step to the index of the first item of `obj`
+ * whose values match (a key the item lacks was defaulted by the server, so it matches), as cmesh's own validation
+ * writes paths (`spec.ports[0].prot`); a step that matches nothing is left as it is.
+ */
+export function indexListPaths(path: string, obj: unknown): string {
+  let out = '';
+  let cur: unknown = obj;
+  const step = /([^.[\]]+)|\[([^\]]*)\]/g;
+  for (const m of path.matchAll(step)) {
+    const field = m[1];
+    const selector = m[2];
+    if (field !== undefined) {
+      out += out === '' ? field : `.${field}`;
+      cur = typeof cur === 'object' && cur !== null ? (cur as Record<string, unknown>)[field] : undefined;
+      continue;
+    }
+    const keys = [...(selector ?? '').matchAll(/([^=,]+)=("(?:[^"\\]|\\.)*"|[^,]*)/g)].map((k) => ({
+      key: k[1]!,
+      value: k[2]!.startsWith('"') ? (JSON.parse(k[2]!) as unknown) : k[2]!,
+    }));
+    const items = Array.isArray(cur) ? (cur as unknown[]) : [];
+    const index =
+      keys.length === 0
+        ? -1
+        : items.findIndex((it) =>
+            keys.every(({ key, value }) => {
+              const v = typeof it === 'object' && it !== null ? (it as Record<string, unknown>)[key] : undefined;
+              return v === undefined || ((typeof v === 'string' || typeof v === 'number') && `${v}` === String(value));
+            }),
+          );
+    if (index < 0) {
+      out += `[${selector ?? ''}]`;
+      cur = undefined;
+    } else {
+      out += `[${index}]`;
+      cur = items[index];
+    }
+  }
+  return out;
 }

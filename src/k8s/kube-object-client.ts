@@ -6,10 +6,11 @@
  * dry-runs a whole manifest on the server before writing any of it.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { InvalidObjectsError } from './errors.js';
+import { InvalidObjectsError, NotFoundError } from './errors.js';
 import { APPLY_PATCH, KubeApi } from './kube-api.js';
 import {
   ApplyInterruptedError,
+  indexListPaths,
   KubeApiError,
   ObjectsRejectedError,
   objectError,
@@ -186,8 +187,8 @@ export class KubeObjectClient implements ObjectClient {
   /**
    * Replaces the object (PUT). With metadata.resourceVersion set, the API server writes only if the object is
    * still at that version: ConflictError otherwise, with the version found. Without, the write is unconditional.
-   * As on any Kubernetes server, a kind with a status subresource keeps its stored status here, and a kind whose
-   * strategy allows it (Service) is created when absent instead of failing with NotFoundError.
+   * As on any Kubernetes server, a kind with a status subresource keeps its stored status here. An absent object
+   * is NotFoundError, also for a kind whose strategy would create it (see undoCreateOnUpdate).
    */
   async update<T extends AnyObject>(obj: T): Promise<T> {
     return this.put(obj, undefined);
@@ -217,11 +218,17 @@ export class KubeObjectClient implements ObjectClient {
     const where = (i: number): string => opts.locations?.[i] ?? `object ${i + 1}`;
     const targets = this.checkAll(objects, where);
 
+    // Namespaces first (the others may live in them), then in the manifest's order: the dry run and the writes.
+    const order = [...targets.keys()].sort(
+      (a, b) => Number(targets[b]!.kind === 'Namespace') - Number(targets[a]!.kind === 'Namespace'),
+    );
+
     // Dry run: every object, before anything is written.
     const dryRun: (string | undefined)[] = [];
     const failures: { i: number; error: Error }[] = [];
     const newNamespaces = new Set<string>();
-    for (const [i, t] of targets.entries()) {
+    for (const i of order) {
+      const t = targets[i]!;
       try {
         const res = await this.applyRequest(t, true);
         dryRun[i] = res.statusCode === 201 ? undefined : res.body.metadata.resourceVersion;
@@ -229,9 +236,10 @@ export class KubeObjectClient implements ObjectClient {
       } catch (err) {
         const ns = t.ident.namespace;
         if (ns !== undefined && newNamespaces.has(ns) && isNamespaceNotFound(err, ns)) continue;
-        failures.push({ i, error: toError(objectError(err, t.ident)) });
+        failures.push({ i, error: withIndexedPaths(toError(objectError(err, t.ident)), t.obj) });
       }
     }
+    failures.sort((a, b) => a.i - b.i);
     if (failures.length > 0) {
       const invalid = failures.flatMap((f) => (f.error instanceof ValidationError ? [f.error.at(where(f.i))] : []));
       if (invalid.length === failures.length) throw new InvalidObjectsError(invalid);
@@ -241,10 +249,7 @@ export class KubeObjectClient implements ObjectClient {
       );
     }
 
-    // The writes: Namespaces first (the others may live in them), then in the manifest's order.
-    const order = [...targets.keys()].sort(
-      (a, b) => Number(targets[b]!.kind === 'Namespace') - Number(targets[a]!.kind === 'Namespace'),
-    );
+    // The writes.
     const results: ApplyResult[] = new Array<ApplyResult>(targets.length);
     let applied = 0;
     for (const i of order) {
@@ -349,8 +354,10 @@ export class KubeObjectClient implements ObjectClient {
         body: t.obj,
         kind: t.kind,
       });
+      if (res.statusCode === 201) await this.undoCreateOnUpdate(t, res.body);
       return res.body;
     } catch (err) {
+      if (err instanceof NotFoundError) throw err;
       if (err instanceof KubeApiError && err.statusCode === 409 && err.reason === 'Conflict') {
         throw objectError(err, t.ident, expected, await this.currentVersion(t.kind, namespace, name));
       }
@@ -368,6 +375,26 @@ export class KubeObjectClient implements ObjectClient {
       }
       throw objectError(err, t.ident);
     }
+  }
+
+  /**
+   * Some kinds' update strategy creates an object a PUT names when it does not exist (Service does, even when the
+   * PUT carries a resourceVersion). ObjectClient.update only replaces: the object is deleted again (that version
+   * only, so nobody else's write is lost) and the update fails with NotFoundError, as with ObjectStore.
+   */
+  private async undoCreateOnUpdate(t: Target, created: AnyObject): Promise<never> {
+    const rv = created.metadata.resourceVersion;
+    await this.delete(t.kind, t.ident.namespace, t.ident.name, rv !== undefined ? { resourceVersion: rv } : {}).catch(
+      (err: unknown) => {
+        throw new KubeApiError(
+          201,
+          { message: `update created ${t.kind} ${t.ident.name} instead of replacing it, and deleting it again failed` },
+          `PUT ${resourcePath(t.kind, t.ident.namespace, t.ident.name)}`,
+          { cause: err },
+        );
+      },
+    );
+    throw new NotFoundError(t.ident);
   }
 
   /** The object's current resourceVersion for a conflict's message, or undefined (gone, or unreadable). */
@@ -421,6 +448,13 @@ export class KubeObjectClient implements ObjectClient {
     if (errors.length > 0) throw new InvalidObjectsError(errors);
     return targets;
   }
+}
+
+/** A ValidationError of a server-side apply with its keyed list paths turned into indices (indexListPaths). */
+function withIndexedPaths(err: Error, obj: AnyObject): Error {
+  if (!(err instanceof ValidationError)) return err;
+  const issues = err.issues.map((i) => ({ ...i, path: indexListPaths(i.path, obj) }));
+  return new ValidationError(err.object, issues, err.location, { cause: err.cause });
 }
 
 function toError(err: unknown): Error {
