@@ -49,6 +49,12 @@ export interface WatchEvent {
   object: unknown;
 }
 
+/**
+ * The longest one request may take, answer included (a list page, a write). A server that accepted the connection
+ * and went silent would otherwise hold its caller for ever; watches have their own guard (kube-informer.ts).
+ */
+export const REQUEST_TIMEOUT_MS = 60_000;
+
 /** `application/apply-patch+yaml`: a server-side apply (JSON is YAML). */
 export const APPLY_PATCH = 'application/apply-patch+yaml';
 
@@ -86,7 +92,8 @@ export class KubeApi {
       ctx.setHeaderParam('Content-Type', req.contentType ?? 'application/json');
       ctx.setBody(JSON.stringify(req.body));
     }
-    if (req.signal) ctx.setSignal(req.signal);
+    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    ctx.setSignal(req.signal ? AbortSignal.any([req.signal, timeout]) : timeout);
     let statusCode: number;
     let text: string;
     try {
@@ -95,8 +102,9 @@ export class KubeApi {
       statusCode = res.httpStatusCode;
       text = await res.body.text();
     } catch (err) {
-      if (isAbort(err) || req.signal?.aborted) throw err;
-      throw new ApiUnreachableError(this.server, what, { cause: err });
+      if (req.signal?.aborted) throw err;
+      const cause = isAbort(err) ? new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`) : err;
+      throw new ApiUnreachableError(this.server, what, { cause });
     }
     if (statusCode >= 200 && statusCode < 300) {
       try {

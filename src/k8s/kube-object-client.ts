@@ -10,6 +10,7 @@ import { InvalidObjectsError, NotFoundError } from './errors.js';
 import { APPLY_PATCH, KubeApi } from './kube-api.js';
 import {
   ApplyInterruptedError,
+  ExpiredError,
   indexListPaths,
   KubeApiError,
   ObjectsRejectedError,
@@ -31,6 +32,8 @@ import { ValidationError, type ObjectIdentity } from './validation-error.js';
 
 /** Objects per page of a list (client-go's default chunk size). */
 export const LIST_PAGE_SIZE = 500;
+/** Lists started over when their continue token expires midway (a list racing a compaction); then it fails. */
+const LIST_ATTEMPTS = 3;
 /** Metadata the API server owns: never sent on create or apply (apply refuses managedFields, create refuses a resourceVersion). */
 const SERVER_OWNED_METADATA = [
   'resourceVersion',
@@ -138,12 +141,30 @@ export class KubeObjectClient implements ObjectClient {
     }
   }
 
-  /** Lists in pages of LIST_PAGE_SIZE, all read at the first page's resourceVersion. */
+  /**
+   * Lists in pages of LIST_PAGE_SIZE, all read at the first page's resourceVersion; when the server has compacted
+   * that version before the last page (410 on a continue token), lists again from the start, at most
+   * LIST_ATTEMPTS times.
+   */
   async list<K extends KindName>(kind: K, opts: ListOptions = {}): Promise<ListResult<ObjectOf<K>>> {
-    const info = KINDS[kind];
     const sel = opts.labelSelector;
     const selector =
       sel === undefined ? undefined : formatSelector(typeof sel === 'string' ? parseSelector(sel) : sel) || undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.listPages(kind, KINDS[kind].namespaced ? opts.namespace : undefined, selector);
+      } catch (err) {
+        if (!(err instanceof ExpiredError) || attempt >= LIST_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private async listPages<K extends KindName>(
+    kind: K,
+    namespace: string | undefined,
+    selector: string | undefined,
+  ): Promise<ListResult<ObjectOf<K>>> {
+    const apiVersion = KINDS[kind].apiVersion;
     const items: ObjectOf<K>[] = [];
     let resourceVersion: string | undefined;
     let cont: string | undefined;
@@ -153,14 +174,14 @@ export class KubeObjectClient implements ObjectClient {
         items?: Record<string, unknown>[];
       }>({
         method: 'GET',
-        path: resourcePath(kind, info.namespaced ? opts.namespace : undefined),
+        path: resourcePath(kind, namespace),
         query: { limit: LIST_PAGE_SIZE, continue: cont, labelSelector: selector },
         kind,
       });
       resourceVersion ??= res.body.metadata?.resourceVersion;
       // List items carry no apiVersion and kind.
       for (const it of res.body.items ?? []) {
-        items.push({ apiVersion: info.apiVersion, kind, ...it } as unknown as ObjectOf<K>);
+        items.push({ apiVersion, kind, ...it } as unknown as ObjectOf<K>);
       }
       cont = res.body.metadata?.continue;
       if (cont === '') cont = undefined;
