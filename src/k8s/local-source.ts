@@ -6,28 +6,17 @@
 import type { Etcd3 } from 'etcd3';
 import { ListWatcher, type ListWatcherOptions } from '../kvstore/list-watcher.js';
 import type { KeyValue, ListWatchHandler } from '../kvstore/types.js';
-import { Counter, metric } from '../observe/metrics.js';
 import { logger } from '../observe/logger.js';
 import { decodeObject } from './codec.js';
 import { objectRef } from '../wire/object-ref.js';
 import { kindPrefix, objectKeyParser, REGISTRY_PREFIX, type ParsedObjectKey } from './keys.js';
 import { toMatcher, type LabelMatcher } from './label-selector.js';
+import { invalidObjects } from './metrics.js';
+import { InformerDispatcher, type InformerEventType } from './informer-dispatch.js';
 import type { ClusterSource, Informer, InformerHandler, InformerOptions } from './source.js';
 import { KINDS, type KindName, type ObjectOf } from './types.js';
 
 const log = logger('k8s-local-source');
-
-const invalidObjects = (): Counter<'kind'> =>
-  metric(
-    'cmesh_k8s_invalid_objects_total',
-    (registers) =>
-      new Counter({
-        name: 'cmesh_k8s_invalid_objects_total',
-        help: 'Objects in the cluster state store that failed validation and were ignored',
-        labelNames: ['kind'] as const,
-        registers,
-      }),
-  );
 
 export interface LocalSourceOptions {
   /** Key prefix of the registry; `/registry/` by default. */
@@ -59,31 +48,13 @@ export class LocalClusterSource implements ClusterSource {
   }
 }
 
-type EventType = 'add' | 'update' | 'delete';
-
-function call<T extends ObjectOf<KindName>>(
-  h: InformerHandler<T>,
-  type: EventType,
-  obj: T,
-  old: T | undefined,
-): void | Promise<void> {
-  if (type === 'add') return h.onAdd?.(obj);
-  if (type === 'update') return h.onUpdate?.(obj, old!);
-  return h.onDelete?.(obj);
-}
-
 export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> {
   readonly synced: Promise<void>;
   private resolveSynced!: () => void;
   private isSynced = false;
   /** objectRef (namespace/name) -> cached object. */
   private readonly cache = new Map<string, ObjectOf<K>>();
-  /** Registered handlers; replaced, never mutated, so that a queued change keeps the snapshot it was queued with. */
-  private handlers: readonly InformerHandler<ObjectOf<K>>[] = [];
-  /** Tail of the serialized handler calls. */
-  private queue: Promise<void> = Promise.resolve();
-  /** Tasks queued and not settled; 0 means a new task may run synchronously. */
-  private pending = 0;
+  private readonly dispatcher: InformerDispatcher<ObjectOf<K>>;
   private readonly watcher: ListWatcher;
   private readonly match: LabelMatcher;
   private readonly root: string;
@@ -105,6 +76,7 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
     this.match = toMatcher(opts.labelSelector);
     this.parseKey = objectKeyParser(kind, this.root);
     this.caching = opts.cache ?? true;
+    this.dispatcher = new InformerDispatcher(kind, log);
     this.synced = new Promise((resolve) => {
       this.resolveSynced = resolve;
     });
@@ -112,7 +84,7 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
       onUpsert: (kv) => this.upsert(kv),
       onDelete: (key) => this.remove(key),
       onListDone: () =>
-        this.enqueueTask(() => {
+        this.dispatcher.enqueueTask(() => {
           this.markSynced();
         }),
       onError: (err) => {
@@ -128,19 +100,7 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
   }
 
   on(handler: InformerHandler<ObjectOf<K>>): () => void {
-    this.handlers = [...this.handlers, handler];
-    const existing = [...this.cache.values()];
-    if (existing.length > 0) {
-      void this.enqueueTask(async () => {
-        for (const obj of existing) {
-          if (!this.handlers.includes(handler) || this.stopped) return;
-          await handler.onAdd?.(obj);
-        }
-      });
-    }
-    return () => {
-      this.handlers = this.handlers.filter((h) => h !== handler);
-    };
+    return this.dispatcher.register(handler, [...this.cache.values()]);
   }
 
   start(): void {
@@ -165,8 +125,9 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.dispatcher.stop();
     await this.watcher.stop();
-    await this.queue;
+    await this.dispatcher.idle();
   }
 
   private assertCaching(what: string): void {
@@ -232,69 +193,7 @@ export class LocalInformer<K extends KindName> implements Informer<ObjectOf<K>> 
     return this.enqueue('delete', old, undefined);
   }
 
-  /**
-   * Queues the change for the handlers registered now (a handler registered later got a snapshot that already
-   * includes it). Returns the queue's tail, which the ListWatcher awaits: that is the backpressure.
-   */
-  private enqueue(type: EventType, obj: ObjectOf<K>, old: ObjectOf<K> | undefined): Promise<void> | undefined {
-    const handlers = this.handlers;
-    if (this.pending === 0) return this.runTask(this.dispatch(handlers, 0, type, obj, old));
-    return this.runTask(this.queue.then(() => this.dispatch(handlers, 0, type, obj, old)));
-  }
-
-  /**
-   * Calls handlers[from..] in order; synchronous as long as they return nothing, so that a list of 100k objects
-   * does not allocate a promise chain per object. Returns a promise only once a handler returned one.
-   */
-  private dispatch(
-    handlers: readonly InformerHandler<ObjectOf<K>>[],
-    from: number,
-    type: EventType,
-    obj: ObjectOf<K>,
-    old: ObjectOf<K> | undefined,
-  ): Promise<void> | undefined {
-    for (let i = from; i < handlers.length; i++) {
-      const h = handlers[i]!;
-      // Unregistered meanwhile, or stopped: the contract is that no handler runs once stop() resolves.
-      if (this.stopped || (this.handlers !== handlers && !this.handlers.includes(h))) continue;
-      let r: void | Promise<void>;
-      try {
-        r = call(h, type, obj, old);
-      } catch (err) {
-        log.error({ err, kind: this.kind }, 'informer handler failed; continuing');
-        continue;
-      }
-      if (r) {
-        return r.then(
-          () => this.dispatch(handlers, i + 1, type, obj, old),
-          (err: unknown) => {
-            log.error({ err, kind: this.kind }, 'informer handler failed; continuing');
-            return this.dispatch(handlers, i + 1, type, obj, old);
-          },
-        );
-      }
-    }
-    return undefined;
-  }
-
-  /** Runs `task` after every queued one; at once (synchronously) when nothing is queued. */
-  private enqueueTask(task: () => void | Promise<void>): Promise<void> | undefined {
-    if (this.pending === 0) return this.runTask(task());
-    return this.runTask(this.queue.then(task));
-  }
-
-  /** Tracks what a task returned: nothing (it ran to completion) or the promise the next task must wait for. */
-  private runTask(r: void | Promise<void>): Promise<void> | undefined {
-    if (!r) return undefined;
-    this.track(r);
-    return this.queue;
-  }
-
-  /** Makes `p` the tail of the queue, counting it as pending until it settles. */
-  private track(p: Promise<void>): void {
-    this.pending++;
-    this.queue = p.finally(() => {
-      this.pending--;
-    });
+  private enqueue(type: InformerEventType, obj: ObjectOf<K>, old: ObjectOf<K> | undefined): Promise<void> | undefined {
+    return this.dispatcher.enqueue(type, obj, old);
   }
 }

@@ -12,15 +12,16 @@ import { decodeObject, encodeObject, storedForm } from './codec.js';
 import { AlreadyExistsError, ConflictError, DecodeError, InvalidObjectsError, NotFoundError } from './errors.js';
 import { kindPrefix, objectKey, REGISTRY_PREFIX } from './keys.js';
 import { toMatcher } from './label-selector.js';
+import type {
+  ApplyAction,
+  ApplyAllOptions,
+  ApplyResult,
+  ListOptions,
+  ListResult,
+  ObjectClient,
+} from './object-client.js';
 import { validateObject } from './schemas.js';
-import {
-  isKindName,
-  type AnyObject,
-  type K8sObject,
-  type KindName,
-  type LabelSelector,
-  type ObjectOf,
-} from './types.js';
+import { isKindName, type AnyObject, type K8sObject, type KindName, type ObjectOf } from './types.js';
 import { ValidationError } from './validation-error.js';
 
 /** etcd's default `--max-txn-ops`: the most compares, and the most operations, one transaction may carry. */
@@ -35,31 +36,7 @@ const MAX_WRITE_ATTEMPTS = 100;
 
 const log = logger('k8s-store');
 
-export interface ListOptions {
-  /** Only this namespace (namespaced kinds); all namespaces when unset. */
-  namespace?: string;
-  /** String form (`app=web,tier!=db`) or structured. */
-  labelSelector?: string | LabelSelector;
-}
-
-export interface ListResult<T> {
-  items: T[];
-  /** The etcd revision the list was read at; a watch from here + 1 misses nothing. */
-  resourceVersion: string;
-}
-
-export type ApplyAction = 'created' | 'configured' | 'unchanged';
-
-export interface ApplyResult<T extends K8sObject = AnyObject> {
-  /** The object as stored, with its resourceVersion. */
-  object: T;
-  action: ApplyAction;
-}
-
-export interface ApplyAllOptions {
-  /** Where each object came from (`web.yaml: document 2 (line 14)`), used in error messages. */
-  locations?: readonly (string | undefined)[];
-}
+export type { ApplyAction, ApplyAllOptions, ApplyResult, ListOptions, ListResult } from './object-client.js';
 
 export interface ObjectStoreOptions {
   /** Key prefix of the registry (tests and multi-tenant setups); `/registry/` by default. */
@@ -104,7 +81,7 @@ interface PlannedWrite {
   action: ApplyAction;
 }
 
-export class ObjectStore {
+export class ObjectStore implements ObjectClient {
   private readonly root: string;
   private readonly now: () => Date;
 
