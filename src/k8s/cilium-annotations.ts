@@ -8,8 +8,36 @@ export const SERVICE_AFFINITY_ANNOTATIONS = ['service.cilium.io/affinity', 'io.c
 export const GLOBAL_NAMESPACE_ANNOTATION = 'clustermesh.cilium.io/global';
 export const WIREGUARD_PUBKEY_ANNOTATION = 'network.cilium.io/wg-pub-key';
 
+/** Cilium's service.cilium.io/type: provision only this one of the service's types (ServiceTypeExposure). */
+export const SERVICE_TYPE_ANNOTATION = 'service.cilium.io/type';
+
 export type ServiceAffinity = 'local' | 'remote' | 'none';
 export const SERVICE_AFFINITIES: readonly ServiceAffinity[] = ['local', 'remote', 'none'];
+export const BOOLEAN_ANNOTATION_VALUES = ['true', 'false'] as const;
+/** The values Cilium accepts for service.cilium.io/type, compared exactly (it ignores the annotation otherwise). */
+export const SERVICE_TYPE_EXPOSURES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
+
+/** Which values an annotation takes: the one list the readers below and the cluster's admission policy share. */
+export interface AnnotationValues {
+  /** The annotation and its legacy aliases. */
+  names: readonly string[];
+  values: readonly string[];
+  /** Cilium lower-cases the value before comparing (True, TRUE and true are the same). */
+  anyCase: boolean;
+  /** An empty value counts as unset. */
+  emptyAllowed: boolean;
+}
+
+export const SERVICE_ANNOTATION_VALUES: readonly AnnotationValues[] = [
+  { names: GLOBAL_SERVICE_ANNOTATIONS, values: BOOLEAN_ANNOTATION_VALUES, anyCase: true, emptyAllowed: false },
+  { names: SHARED_SERVICE_ANNOTATIONS, values: BOOLEAN_ANNOTATION_VALUES, anyCase: true, emptyAllowed: false },
+  { names: SERVICE_AFFINITY_ANNOTATIONS, values: SERVICE_AFFINITIES, anyCase: true, emptyAllowed: true },
+  { names: [SERVICE_TYPE_ANNOTATION], values: SERVICE_TYPE_EXPOSURES, anyCase: false, emptyAllowed: false },
+];
+
+export const NAMESPACE_ANNOTATION_VALUES: readonly AnnotationValues[] = [
+  { names: [GLOBAL_NAMESPACE_ANNOTATION], values: BOOLEAN_ANNOTATION_VALUES, anyCase: true, emptyAllowed: false },
+];
 
 type Annotations = Readonly<Record<string, string>> | undefined;
 
@@ -43,7 +71,7 @@ export function serviceAffinity(annotations: Annotations): ServiceAffinity {
   const lower = v.toLowerCase();
   if ((SERVICE_AFFINITIES as readonly string[]).includes(lower)) return lower as ServiceAffinity;
   throw new InvalidAffinityError(
-    `invalid service affinity "${v}" (annotation ${SERVICE_AFFINITY_ANNOTATIONS[0]}): expected local, remote or none`,
+    `invalid service affinity "${v}" (annotation ${SERVICE_AFFINITY_ANNOTATIONS[0]}): expected ${SERVICE_AFFINITIES.slice(0, -1).join(', ')} or ${SERVICE_AFFINITIES.at(-1)}`,
   );
 }
 

@@ -439,7 +439,7 @@ export const KINDS: { readonly [K in KindName]: KindInfo & { kind: K } } = {
     group: 'multicluster.x-k8s.io',
     resource: 'serviceexports',
     namespaced: true,
-    aliases: ['serviceexport', 'svcex'],
+    aliases: ['serviceexport', 'svcex', 'svcexport'],
   },
 };
 
