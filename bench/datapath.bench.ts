@@ -9,7 +9,7 @@ import net from 'node:net';
 
 process.env.CMESH_LOG_LEVEL ??= 'warn';
 const { PolicyEngine } = await import('../src/agent/policy/index.js');
-const { PodServer, ServiceProxy } = await import('../src/agent/datapath/index.js');
+const { PodServer, ServiceProxy, requireHostAddress } = await import('../src/agent/datapath/index.js');
 const { ClusterDirectory } = await import('../src/agent/tables/cluster-directory.js');
 const { Ipcache } = await import('../src/agent/tables/ipcache.js');
 type CNP = import('../src/k8s/types.js').CiliumNetworkPolicy;
@@ -100,8 +100,9 @@ const verdictSecs = (performance.now() - t0) / 1000;
 
 // ---- (b) throughput ----
 const NET = 100 + (process.pid % 100);
-const POD_IP = `127.10.${NET}.2`;
-const CLIENT_IP = `127.10.${NET}.1`;
+// Pod IPs in 10/8, as local clusters get them; sockets use their loopback addresses (host-address.ts).
+const POD_IP = `10.10.${NET}.2`;
+const CLIENT_IP = `10.10.${NET}.1`;
 const FE = `127.96.${NET}.20`;
 const echo = new PodServer({ ip: POD_IP, port: 0, cluster: 'c1', pod: 'default/echo', mode: 'echo' });
 await echo.start();
@@ -167,7 +168,7 @@ async function copy(host: string, port: number): Promise<number> {
   const total = MB * 1024 * 1024;
   const chunk = Buffer.alloc(64 * 1024, 7);
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host, port, localAddress: CLIENT_IP });
+    const sock = net.connect({ host, port, localAddress: requireHostAddress(CLIENT_IP, 'client pod IP') });
     let received = 0;
     const start = performance.now();
     sock.on('error', reject);
@@ -198,7 +199,7 @@ async function copy(host: string, port: number): Promise<number> {
 const direct: number[] = [];
 const proxied: number[] = [];
 for (let r = 0; r < 3; r++) {
-  direct.push(await copy(POD_IP, echo.port));
+  direct.push(await copy(echo.socketAddress, echo.port));
   proxied.push(await copy(FE, 7000));
 }
 const best = (a: number[]): number => Math.max(...a);

@@ -16,7 +16,8 @@ import type {
   PolicyOverview,
   ServiceListEntry,
 } from './api/api-types.js';
-import { isLoopbackV4 } from './datapath/loopback.js';
+import { hostAddress } from './datapath/host-address.js';
+import { isLoopbackCidr, isLoopbackV4 } from './datapath/loopback.js';
 import { ServiceProxy } from './datapath/service-proxy.js';
 import type { LbAlgorithm } from './datapath/backend-selector.js';
 import { TUNNEL_PORT, TunnelListener } from './datapath/tunnel.js';
@@ -54,26 +55,27 @@ export interface AgentOptions {
   sampleServers?: boolean;
 }
 
-/** Where a node's tunnel listens: its InternalIP if loopback, else its CiliumInternalIP if loopback. */
+/**
+ * Where a node's tunnel listens (a loopback address): its InternalIP if loopback, else the loopback address of its
+ * CiliumInternalIP. The CiliumInternalIP is the router address carved from the node's pod CIDR, so it maps like a
+ * pod IP (10.a.b.c -> 127.a.b.c); the InternalIP is a node address and is used only as it is (local clusters give
+ * nodes 172.16.0.0/12 addresses, which are data).
+ */
 export function tunnelAddressOf(
   addresses: readonly { type: string; ip: string }[] | null | undefined,
 ): string | undefined {
   const list = addresses ?? [];
-  for (const type of ['InternalIP', 'CiliumInternalIP']) {
-    const a = list.find((x) => x.type === type && isLoopbackV4(x.ip));
-    if (a) return a.ip;
+  const internal = list.find((x) => x.type === 'InternalIP' && isLoopbackV4(x.ip));
+  if (internal) return internal.ip;
+  for (const x of list) {
+    const host = x.type === 'CiliumInternalIP' ? hostAddress(x.ip) : undefined;
+    if (host !== undefined) return host;
   }
   return undefined;
 }
 
 function nodeAddresses(n: Node): { type: string; ip: string }[] {
   return (n.IPAddresses ?? []).map((a) => ({ type: a.Type, ip: a.IP }));
-}
-
-/** Whether a CIDR lies inside 127.0.0.0/8 (its frontends can be real sockets on this host). */
-export function isLoopbackCidr(cidr: string): boolean {
-  const [ip = '', len = ''] = cidr.split('/');
-  return /^[0-9]+$/.test(len) && Number(len) >= 8 && Number(len) <= 32 && isLoopbackV4(ip);
 }
 
 const log = logger('agent');
@@ -144,7 +146,12 @@ export class Agent implements AgentApiSource {
     this.samples =
       opts.sampleServers === false
         ? undefined
-        : new SampleServers({ source: opts.source, clusterName: opts.clusterName, nodeName: opts.nodeName });
+        : new SampleServers({
+            source: opts.source,
+            clusterName: opts.clusterName,
+            nodeName: opts.nodeName,
+            peerAddress: (socketAddress) => this.proxy.podAddressOf(socketAddress),
+          });
     this.mesh = opts.clusterMesh?.(this.tables);
   }
 

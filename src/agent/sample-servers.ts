@@ -1,14 +1,15 @@
 /**
- * Makes sample pods real: for every Pod of this node annotated `cmesh.io/sample-server: "<port>"` whose IP is a
- * loopback address, the agent runs a PodServer (http mode, answering `cluster=<c> pod=<ns/name>`) on podIP:port,
- * the way a container would listen. `cmesh connectivity test` and the demos apply such pods.
+ * Makes sample pods real: for every Pod of this node annotated `cmesh.io/sample-server: "<port>"` whose IP has a
+ * loopback address (datapath/host-address.ts: 10.a.b.c -> 127.a.b.c, or a loopback pod IP itself), the agent runs
+ * a PodServer (http mode, answering `cluster=<c> pod=<ns/name>`) on that address and the port, the way a container
+ * would listen on its pod IP. `cmesh connectivity test` and the demos apply such pods.
  */
 import type { ClusterSource, Informer } from '../k8s/source.js';
 import type { Pod } from '../k8s/types.js';
 import { WorkQueue } from '../k8s/work-queue.js';
 import { logger } from '../observe/logger.js';
 import { objectRef } from '../wire/index.js';
-import { isLoopbackV4 } from './datapath/loopback.js';
+import { hostAddress } from './datapath/host-address.js';
 import { PodServer } from './datapath/pod-server.js';
 import { SAMPLE_SERVER_ANNOTATION } from './defaults.js';
 
@@ -20,27 +21,33 @@ export interface SampleServersOptions {
   source: ClusterSource;
   clusterName: string;
   nodeName: string;
+  /** The pod IP a client's socket address stands for (the `from=` of the answers). */
+  peerAddress?: (socketAddress: string) => string;
 }
 
 export interface SampleServerView {
   pod: string;
+  /** podIP:port, as the pod's endpoints publish it. */
   address: string;
+  /** The loopback address:port the server binds for it. */
+  socket: string;
   state: 'serving' | 'failed';
   error?: string;
 }
 
 interface Running {
   key: string;
+  socket: string;
   server: PodServer;
   state: SampleServerView['state'];
   error?: string;
 }
 
-/** The port a pod asks for, or undefined when it is not a sample server of `node` with a loopback IP. */
+/** The port a pod asks for, or undefined when it is not a sample server of `node` with a pod IP it can bind. */
 export function sampleServerTarget(pod: Pod, node: string): { ip: string; port: number } | undefined {
   const raw = pod.metadata.annotations?.[SAMPLE_SERVER_ANNOTATION];
   const ip = pod.status?.podIP;
-  if (raw === undefined || pod.spec?.nodeName !== node || !ip || !isLoopbackV4(ip)) return undefined;
+  if (raw === undefined || pod.spec?.nodeName !== node || !ip || hostAddress(ip) === undefined) return undefined;
   if (!/^[0-9]{1,5}$/.test(raw.trim())) return undefined;
   const port = Number(raw);
   return port >= 1 && port <= 65535 ? { ip, port } : undefined;
@@ -92,16 +99,22 @@ export class SampleServers {
       await cur.server.close();
     }
     if (!target) return;
-    const server = new PodServer({ ip: target.ip, port: target.port, cluster: this.opts.clusterName, pod: name });
-    const r: Running = { key, server, state: 'serving' };
+    const server = new PodServer({
+      ip: target.ip,
+      port: target.port,
+      cluster: this.opts.clusterName,
+      pod: name,
+      ...(this.opts.peerAddress ? { peerAddress: this.opts.peerAddress } : {}),
+    });
+    const r: Running = { key, socket: `${server.socketAddress}:${target.port}`, server, state: 'serving' };
     this.running.set(name, r);
     try {
       await server.start();
-      log.info({ pod: name, address: key }, 'sample server started');
+      log.info({ pod: name, address: key, socket: r.socket }, 'sample server started');
     } catch (err) {
       r.state = 'failed';
       r.error = (err as Error).message;
-      log.warn({ pod: name, address: key, err }, 'cannot start a sample server');
+      log.warn({ pod: name, address: key, socket: r.socket, err }, 'cannot start a sample server');
     }
   }
 
@@ -112,7 +125,13 @@ export class SampleServers {
 
   list(): SampleServerView[] {
     return [...this.running]
-      .map(([pod, r]) => ({ pod, address: r.key, state: r.state, ...(r.error ? { error: r.error } : {}) }))
+      .map(([pod, r]) => ({
+        pod,
+        address: r.key,
+        socket: r.socket,
+        state: r.state,
+        ...(r.error ? { error: r.error } : {}),
+      }))
       .sort((a, b) => (a.pod < b.pod ? -1 : 1));
   }
 

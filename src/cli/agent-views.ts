@@ -292,8 +292,8 @@ function datapathShow() {
         lines.push(
           '',
           table(
-            ['SAMPLE SERVER', 'ADDRESS', 'STATE'],
-            d.sampleServers.map((x) => [x.pod, x.address, x.error ? `${x.state}: ${x.error}` : x.state]),
+            ['SAMPLE SERVER', 'ADDRESS', 'SOCKET', 'STATE'],
+            d.sampleServers.map((x) => [x.pod, x.address, x.socket, x.error ? `${x.state}: ${x.error}` : x.state]),
           ),
         );
       }

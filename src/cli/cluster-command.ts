@@ -36,11 +36,14 @@ export function clusterCommand() {
     )
     .option(
       '--pod-cidr <cidr>',
-      `pod CIDR; must not overlap any other cluster's pod or service CIDR (default: ${DEFAULT_POD_CIDR_TEMPLATE}, for IDs 1-255)`,
+      `pod CIDR; must not overlap any other cluster's pod or service CIDR, as addresses or on loopback (default: ${DEFAULT_POD_CIDR_TEMPLATE}, for IDs 1-255). ` +
+        'The datapath serves pod IPs in 10.0.0.0/8 on loopback (10.a.b.c on 127.a.b.c) and loopback pod IPs as they are; ' +
+        'other ranges only with --nodes 0',
     )
     .option(
       '--service-cidr <cidr>',
-      `service (ClusterIP) CIDR; must not overlap any other cluster's ranges (default: ${DEFAULT_SERVICE_CIDR_TEMPLATE}, for IDs 1-255)`,
+      `service (ClusterIP) CIDR; must not overlap any other cluster's ranges (default: ${DEFAULT_SERVICE_CIDR_TEMPLATE}, for IDs 1-255). ` +
+        'Frontends get sockets only inside 127.0.0.0/8',
     )
     .option(
       '--nodes <k>',
@@ -61,7 +64,8 @@ export function clusterCommand() {
       examples([
         'cmesh cluster create east --id 1',
         'cmesh cluster create west --id 2 --nodes 3',
-        'cmesh cluster create lab --id 300 --max-connected-clusters 511 --pod-cidr 127.200.0.0/17 --service-cidr 127.200.128.0/17',
+        'cmesh cluster create lab --id 300 --max-connected-clusters 511 --pod-cidr 10.200.0.0/17 --service-cidr 127.200.128.0/17',
+        'cmesh cluster create remote-like --id 5 --nodes 0 --pod-cidr 192.168.0.0/16 --service-cidr 172.20.0.0/16',
       ]),
     )
     .action(async (name, opts) => {

@@ -4,13 +4,16 @@
  * an `echo` pod in both clusters that the node agents serve as sample servers, a global Service `echo` in both),
  * sends requests from the client pods' addresses to the service frontend that the source cluster's agent serves,
  * and reports per check: pod to global service, affinity local/remote, policy allow/deny across clusters and,
- * with --include-failover, failover while the destination's clustermesh etcd is down. Needs loopback pod and
- * service CIDRs (the frontends and pods are then real sockets on this host).
+ * with --include-failover, failover while the destination's clustermesh etcd is down. Needs pod CIDRs the
+ * datapath can serve (in 10.0.0.0/8 or loopback: see agent/datapath/host-address.ts) and loopback service CIDRs;
+ * the frontends and pods are then real sockets on this host, and a request "from a pod" leaves from the loopback
+ * address of its pod IP.
  */
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentClient } from '../agent/api/api-client.js';
-import { isLoopbackCidr } from '../agent/agent.js';
+import { hostAddress, hostRange } from '../agent/datapath/host-address.js';
+import { isLoopbackCidr } from '../agent/datapath/loopback.js';
 import { SAMPLE_SERVER_ANNOTATION } from '../agent/sample-servers.js';
 import { GLOBAL_SERVICE_ANNOTATIONS, SERVICE_AFFINITY_ANNOTATIONS } from '../k8s/cilium-annotations.js';
 import type { ClusterRecord } from '../k8s/local-cluster-record.js';
@@ -128,7 +131,11 @@ export interface RequestOutcome {
   error?: string;
 }
 
-export function requestOnce(host: string, port: number, localAddress: string): Promise<RequestOutcome> {
+/** One request to `host:port` from the pod `fromPodIp`, i.e. from that pod IP's loopback address. */
+export function requestOnce(host: string, port: number, fromPodIp: string): Promise<RequestOutcome> {
+  const localAddress = hostAddress(fromPodIp);
+  if (localAddress === undefined)
+    return Promise.resolve({ ok: false, error: `pod IP ${fromPodIp} has no loopback address` });
   return new Promise((resolve) => {
     const sock = net.connect({ host, port, localAddress });
     let data = '';
@@ -229,9 +236,17 @@ async function waitUntil<T>(
   }
 }
 
-function loopbackProblems(rec: ClusterRecord): string[] {
+/** Why the datapath cannot serve this cluster's pods or frontends as sockets; empty when it can. */
+function socketProblems(rec: ClusterRecord): string[] {
   const out: string[] = [];
-  if (!isLoopbackCidr(rec.podCidr)) out.push(`cluster ${rec.name}'s pod CIDR ${rec.podCidr} is not in 127.0.0.0/8`);
+  let podHosts;
+  try {
+    podHosts = hostRange(rec.podCidr);
+  } catch {
+    podHosts = undefined;
+  }
+  if (podHosts === undefined)
+    out.push(`cluster ${rec.name}'s pod CIDR ${rec.podCidr} is neither in 10.0.0.0/8 nor in 127.0.0.0/8`);
   if (!isLoopbackCidr(rec.serviceCidr))
     out.push(`cluster ${rec.name}'s service CIDR ${rec.serviceCidr} is not in 127.0.0.0/8`);
   return out;
@@ -459,12 +474,12 @@ export async function runMultiClusterTest(o: ConnectivityOptions): Promise<Conne
   const deadline = Date.now() + (o.timeoutMs ?? DEFAULT_CONNECTIVITY_TIMEOUT_MS);
   const checks: CheckResult[] = [];
   try {
-    const problems = [...loopbackProblems(src.record), ...loopbackProblems(dst.record)];
+    const problems = [...socketProblems(src.record), ...socketProblems(dst.record)];
     if (problems.length > 0) {
       checks.push({
         name: 'setup',
         status: 'fail',
-        detail: `${problems.join('; ')}: requests need loopback CIDRs (clusters created with the default CIDRs have them; or pass --pod-cidr 127.x.0.0/17 and --service-cidr 127.x.128.0/17)`,
+        detail: `${problems.join('; ')}: requests need pod CIDRs in 10.0.0.0/8 (or loopback) and loopback service CIDRs (clusters created with the default CIDRs have them; or pass --pod-cidr 10.x.0.0/17 and --service-cidr 127.x.128.0/17)`,
       });
     } else {
       const run = new MultiClusterRun(o, src, dst, deadline);

@@ -48,8 +48,9 @@ export interface DemoCluster {
 }
 
 /**
- * The demo's clusters, with the default CIDRs of `cluster create` (loopback, distinct per cluster, so that the
- * userspace datapath serves real connections on this machine); cluster 1's service prefers its local backends.
+ * The demo's clusters, with the default CIDRs of `cluster create` (distinct per cluster, pods in 10/8 and services
+ * on loopback, so that the userspace datapath serves real connections on this machine); cluster 1's service
+ * prefers its local backends.
  */
 export function demoClusters(count = DEMO_CLUSTERS): DemoCluster[] {
   return Array.from({ length: count }, (_, i) => {

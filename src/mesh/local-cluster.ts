@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { validateClusterId, validateClusterName, validateMaxConnectedClusters } from '../wire/cluster.js';
 import { addressAt, parseIpRange, rangesOverlap } from '../wire/ip.js';
+import { hostRange } from '../agent/datapath/host-address.js';
 import { TUNNEL_PORT } from '../agent/datapath/tunnel.js';
 import { readClusterRecord, writeClusterRecord, type ClusterRecord } from '../k8s/local-cluster-record.js';
 import { clusterAdminKubeconfig, clusterControlPlane, createClusterPki, kubeServer } from './cluster-control-plane.js';
@@ -11,6 +12,7 @@ import { CONTROL_PLANE_ROLES } from './control-plane.js';
 import { runningPid, startDaemon, stopDaemon, killDaemon } from './daemon.js';
 import { contextName, removeMeshContext } from './mesh-kubeconfig.js';
 import { EtcdProcess, freePort } from './etcd-process.js';
+import { checkNewClusterRanges } from './cluster-ranges.js';
 import { clusterPaths, clustersDir, cmeshHome, type ClusterPaths } from './home.js';
 import { waitBudget, type StepOptions } from './steps.js';
 import { waitForHttpOk, waitForSocketOk } from './wait.js';
@@ -44,7 +46,10 @@ function fromTemplate(template: string, id: number): string | undefined {
     : undefined;
 }
 
-/** The default pod CIDR for cluster `id` (127.<id>.0.0/17), distinct for every ID up to 255. */
+/**
+ * The default pod CIDR for cluster `id` (10.<id>.0.0/17), distinct for every ID up to 255; the datapath serves it
+ * on 127.<id>.0.0/17, beside the default service CIDR.
+ */
 export function defaultPodCidr(id: number): string | undefined {
   return fromTemplate(DEFAULT_POD_CIDR_TEMPLATE, id);
 }
@@ -147,34 +152,25 @@ export async function validateNewCluster(
   if (pod.prefix > 24 - Math.ceil(Math.log2(Math.max(nodes, 1))))
     fail(`--pod-cidr ${podCidr} is too small for ${nodes} nodes with a /24 each; use a /16`);
   if (rangesOverlap(pod, svc)) fail(`--pod-cidr ${podCidr} overlaps --service-cidr ${serviceCidr}`);
-  const mine = [
-    { what: 'pod CIDR', flag: '--pod-cidr', range: pod },
-    { what: 'service CIDR', flag: '--service-cidr', range: svc },
-  ];
-  for (const other of await loadAllClusters(home)) {
+  const others = await loadAllClusters(home);
+  for (const other of others) {
     if (other.name === opts.name) fail(`a local cluster named "${opts.name}" already exists (ID ${other.id})`);
     if (other.id === opts.id)
       fail(
         `cluster ID ${opts.id} is already used by local cluster "${other.name}"; every cluster in a mesh needs a unique ID`,
       );
-    const theirs = [
-      { what: 'pod CIDR', cidr: other.podCidr },
-      { what: 'service CIDR', cidr: other.serviceCidr },
-    ];
-    for (const m of mine) {
-      for (const t of theirs) {
-        if (rangesOverlap(m.range, parseIpRange(t.cidr)))
-          fail(
-            `the ${m.what} ${m.range.cidr} of new cluster "${opts.name}" overlaps the ${t.what} ${t.cidr} of local cluster "${other.name}": ` +
-              `pod and service CIDRs must not overlap across a mesh; pass a free range with ${m.flag}`,
-          );
-      }
-    }
   }
-  if (nodes > 0) {
+  try {
+    checkNewClusterRanges({ name: opts.name, podCidr, serviceCidr, nodes }, others);
+  } catch (err) {
+    throw new LocalClusterError((err as Error).message, { cause: err });
+  }
+  const podHosts = hostRange(podCidr);
+  if (nodes > 0 && podHosts) {
     // Loopback addresses are global to the machine: a cluster of another CMESH_HOME (or any other process) may
-    // already serve this range, and the agents would then fail to take their addresses.
-    const router = addressAt(pod, 1);
+    // already serve this range, and the agents would then fail to take their addresses. The first node's tunnel
+    // listens on the loopback address of its router IP, the first address of the pod CIDR.
+    const router = addressAt(podHosts, 1);
     if (await addressTaken(router, TUNNEL_PORT))
       fail(
         `the pod CIDR ${podCidr} is already in use on this machine (${router}:${TUNNEL_PORT} is taken, e.g. by a cluster of another CMESH_HOME): ` +
@@ -184,7 +180,7 @@ export async function validateNewCluster(
   return { name: opts.name, id: opts.id, podCidr, serviceCidr, nodes, maxConnectedClusters: maxCC };
 }
 
-/** Whether `address:port` is held by another socket (only EADDRINUSE counts: a range not on loopback is free). */
+/** Whether the loopback `address:port` is held by another socket (only EADDRINUSE counts). */
 function addressTaken(address: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();

@@ -2,7 +2,8 @@
  * Two agents of two clusters in one process, each on its own real state etcd, connected by a stand-in for the
  * remote side that delivers what the other cluster's clustermesh-apiserver would. A client with a cluster-1 pod
  * address calls the global service frontend served by agent 1; backends in cluster 2 are reached through agent
- * 2's tunnel, which enforces cluster 2's ingress policy.
+ * 2's tunnel, which enforces cluster 2's ingress policy. Pod IPs are in 10/8, as local clusters get them: every
+ * socket is on their loopback addresses (10.a.b.c on 127.a.b.c), while the ipcache and the tunnel carry the pod IPs.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import type {
   RemoteClusterSink,
   RemoteClusterStatus,
 } from '../../src/agent/remote/remote-cluster-types.js';
+import { hostAddress } from '../../src/agent/datapath/host-address.js';
 import { SAMPLE_SERVER_ANNOTATION } from '../../src/agent/sample-servers.js';
 import { LocalClusterSource } from '../../src/k8s/local-source.js';
 import { ObjectStore } from '../../src/k8s/object-store.js';
@@ -31,12 +33,16 @@ const WAIT_LIMIT_MS = 20_000;
 const REQUESTS = 24;
 // Addresses unique to this process so concurrent test runs do not collide.
 const NET = 100 + (process.pid % 100);
-const C1_POD = (i: number): string => `127.30.${NET}.${i}`;
-const C2_POD = (i: number): string => `127.31.${NET}.${i}`;
-/** Node 1 of c1 has a loopback InternalIP; node 1 of c2 a non-loopback one and a loopback CiliumInternalIP. */
+const C1_POD = (i: number): string => `10.30.${NET}.${i}`;
+const C2_POD = (i: number): string => `10.31.${NET}.${i}`;
+/**
+ * Node 1 of c1 has a loopback InternalIP; node 1 of c2 a non-loopback one (data, as local clusters give their
+ * nodes) and a CiliumInternalIP in its pod CIDR, whose loopback address the tunnel listens on.
+ */
 const C1_NODE_IP = `127.32.${NET}.1`;
 const C2_NODE_IP = '172.16.16.1';
 const C2_ROUTER_IP = C2_POD(1);
+const C2_TUNNEL_IP = `127.31.${NET}.1`;
 const FE = `127.33.${NET}.10`;
 const SVC_PORT = 80;
 const POD_PORT = 8080;
@@ -133,9 +139,10 @@ class StaticMesh implements ClusterMeshHandle {
 
 type Result = { ok: true; body: string } | { ok: false; code: string };
 
-function request(localAddress: string): Promise<Result> {
+/** A request from the pod `fromPod`: from the loopback address of its pod IP. */
+function request(fromPod: string): Promise<Result> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: FE, port: SVC_PORT, localAddress });
+    const sock = net.connect({ host: FE, port: SVC_PORT, localAddress: hostAddress(fromPod) ?? 'none' });
     let data = '';
     sock.setTimeout(10_000, () => sock.destroy(new Error('TIMEOUT')));
     sock.on('connect', () => sock.write('GET / HTTP/1.0\r\n\r\n'));
@@ -172,7 +179,7 @@ describe('two agents: global service, tunnel and policy across clusters', () => 
     [etcd1, etcd2] = await Promise.all([TestEtcd.start(), TestEtcd.start()]);
     store1 = new ObjectStore(await etcd1.client());
     store2 = new ObjectStore(await etcd2.client());
-    await store1.create(node('c1-node-1', `127.30.${NET}.0/24`, C1_NODE_IP, C1_POD(1)));
+    await store1.create(node('c1-node-1', `10.30.${NET}.0/24`, C1_NODE_IP, C1_POD(1)));
     await store1.create(ciliumIdentity(ID.client, secLabels('c1', 'client')));
     await store1.create(ciliumIdentity(ID.other, secLabels('c1', 'other')));
     await store1.create(ciliumIdentity(ID.echo1, secLabels('c1', 'echo')));
@@ -183,7 +190,7 @@ describe('two agents: global service, tunnel and policy across clusters', () => 
     await store1.create(service('echo', { clusterIP: FE, global: true, ports: [{ name: 'http', port: SVC_PORT }] }));
     await store1.create(slice('echo-1', 'echo', [C1_POD(20)], [{ name: 'http', port: POD_PORT }]));
 
-    await store2.create(node('c2-node-1', `127.31.${NET}.0/24`, C2_NODE_IP, C2_ROUTER_IP));
+    await store2.create(node('c2-node-1', `10.31.${NET}.0/24`, C2_NODE_IP, C2_ROUTER_IP));
     await store2.create(ciliumIdentity(ID.echo2, secLabels('c2', 'echo')));
     await store2.create(cep('echo-c2', C2_POD(20), ID.echo2, C2_NODE_IP));
     await store2.create(samplePod('echo-c2', 'c2-node-1', C2_POD(20)));
@@ -267,19 +274,19 @@ describe('two agents: global service, tunnel and policy across clusters', () => 
   });
 
   it('opens the node tunnel on the loopback address of its node, and none elsewhere', () => {
-    // c1's InternalIP is loopback: the tunnel is there. c2's is not: its CiliumInternalIP serves.
+    // c1's InternalIP is loopback: the tunnel is there. c2's is not: the loopback address of its CiliumInternalIP.
     assert.equal(a1.datapath().tunnel?.address, C1_NODE_IP);
-    assert.equal(a2.datapath().tunnel?.address, C2_ROUTER_IP);
-    assert.equal(a1.tunnelRoute(C2_POD(20)), C2_ROUTER_IP);
+    assert.equal(a2.datapath().tunnel?.address, C2_TUNNEL_IP);
+    assert.equal(a1.tunnelRoute(C2_POD(20)), C2_TUNNEL_IP);
     assert.equal(a1.tunnelRoute(C1_POD(20)), undefined, 'an endpoint of this node is reached directly');
     assert.deepEqual(a2.datapath().listeners, [], 'c2 serves no frontend (no loopback service CIDR given)');
     assert.deepEqual(
-      a1.datapath().sampleServers.map((s) => [s.pod, s.address, s.state]),
-      [['test/echo-c1', `${C1_POD(20)}:${POD_PORT}`, 'serving']],
+      a1.datapath().sampleServers.map((s) => [s.pod, s.address, s.socket, s.state]),
+      [['test/echo-c1', `${C1_POD(20)}:${POD_PORT}`, `127.30.${NET}.20:${POD_PORT}`, 'serving']],
     );
   });
 
-  it('spreads requests to the global service over both clusters, keeping the client address', async () => {
+  it("spreads requests to the global service over both clusters; both see the client's pod IP", async () => {
     const before2 = a2.datapath().tunnel?.counters.forwarded ?? 0;
     const res = await requests(C1_POD(10));
     const where = new Set<string>();

@@ -48,9 +48,9 @@ describe('policy trace across clusters', () => {
     },
   });
   const ipc1 = [
-    entry('127.1.0.10', ID.client, 'c1', 'client'),
-    entry('127.1.0.11', ID.other, 'c1', 'other'),
-    entry('127.2.0.20', ID.echo, 'c2', 'echo'),
+    entry('10.1.0.10', ID.client, 'c1', 'client'),
+    entry('10.1.0.11', ID.other, 'c1', 'other'),
+    entry('10.2.0.20', ID.echo, 'c2', 'echo'),
   ];
   const ipc2 = ipc1.map((e) => ({ ...e, source: e.cluster === 'c2' ? ('local' as const) : ('remote' as const) }));
   const loc1 = ipcachePodLocator({ list: () => ipc1 });

@@ -13,9 +13,12 @@ import {
 import { PolicyEngine } from '../../src/agent/policy/index.js';
 
 const NET = 100 + (process.pid % 100);
+/** The tunnel listens on a loopback address; the header carries pod IPs (10/8, served on 127/8). */
 const TUNNEL_IP = `127.40.${NET}.1`;
-const ECHO_IP = `127.40.${NET}.20`;
-const CLIENT_IP = `127.41.${NET}.10`;
+const ECHO_IP = `10.40.${NET}.20`;
+const CLIENT_IP = `10.41.${NET}.10`;
+/** An endpoint whose IP has no socket on this machine. */
+const FAR_IP = `192.168.${NET}.20`;
 const PORT = 18000 + (process.pid % 1000);
 const ECHO_PORT = 7070;
 const ID = { echo: 65538, client: 131073, other: 131074 };
@@ -54,6 +57,13 @@ describe('tunnel protocol and listener', () => {
       identity: ID.echo,
       labels: labels('c1', 'echo'),
       ips: [ECHO_IP],
+    });
+    engine.upsertEndpoint({
+      id: 'test/far',
+      namespace: 'test',
+      identity: ID.echo,
+      labels: labels('c1', 'echo'),
+      ips: [FAR_IP],
     });
     engine.upsertPolicy({
       apiVersion: 'cilium.io/v2',
@@ -115,10 +125,14 @@ describe('tunnel protocol and listener', () => {
       encodeTunnelHeader({ srcIdentity: ID.client, srcIp: CLIENT_IP, dstIp: '127.0.0.1', dstPort: 22, proto: 'TCP' }),
     );
     assert.equal(parseTunnelReply(relay.reply).verdict, 'no-endpoint');
+    const far = await exchange(
+      encodeTunnelHeader({ srcIdentity: ID.client, srcIp: CLIENT_IP, dstIp: FAR_IP, dstPort: ECHO_PORT, proto: 'TCP' }),
+    );
+    assert.equal(parseTunnelReply(far.reply).verdict, 'no-endpoint', 'an endpoint without a loopback address');
     assert.equal(parseTunnelReply((await exchange('{"v":1}\n')).reply).verdict, 'bad-header');
     const after = tunnel.counters();
     assert.equal(after['policy-denied'] - before['policy-denied'], 1);
-    assert.equal(after['no-endpoint'] - before['no-endpoint'], 1);
+    assert.equal(after['no-endpoint'] - before['no-endpoint'], 2);
     assert.equal(after['bad-header'] - before['bad-header'], 1);
   });
 

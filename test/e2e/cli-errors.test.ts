@@ -51,13 +51,13 @@ describe('cmesh CLI: errors, exit codes and deletion (real clusters)', () => {
     await home.destroy();
   });
 
-  it('gives clusters created with defaults distinct loopback CIDRs', async () => {
+  it('gives clusters created with defaults distinct CIDRs: pods in 10/8, loopback services', async () => {
     const rows = await list();
     assert.deepEqual(
       rows.map((r) => [r.name, r.podCidr, r.serviceCidr, r.state]),
       [
-        ['east', '127.41.0.0/17', '127.41.128.0/17', 'running'],
-        ['west', '127.42.0.0/17', '127.42.128.0/17', 'running'],
+        ['east', '10.41.0.0/17', '127.41.128.0/17', 'running'],
+        ['west', '10.42.0.0/17', '127.42.128.0/17', 'running'],
       ],
     );
   });
@@ -65,16 +65,25 @@ describe('cmesh CLI: errors, exit codes and deletion (real clusters)', () => {
   it('refuses overlapping CIDRs given by hand, naming both clusters and both ranges, and creates nothing', async () => {
     const cases: [string[], RegExp][] = [
       [
-        ['cluster', 'create', 'north', '--id', '43', '--pod-cidr', '127.41.64.0/18'],
-        /pod CIDR 127\.41\.64\.0\/18 of new cluster "north" overlaps the pod CIDR 127\.41\.0\.0\/17 of local cluster "east"/,
+        ['cluster', 'create', 'north', '--id', '43', '--pod-cidr', '10.41.64.0/18'],
+        /pod CIDR 10\.41\.64\.0\/18 of new cluster "north" overlaps the pod CIDR 10\.41\.0\.0\/17 of local cluster "east"/,
       ],
       [
-        ['cluster', 'create', 'north', '--id', '43', '--service-cidr', '127.42.0.0/16'],
-        /service CIDR 127\.42\.0\.0\/16 of new cluster "north" overlaps the pod CIDR 127\.42\.0\.0\/17 of local cluster "west"/,
+        // No overlap as addresses, but the same loopback addresses as east's pods.
+        ['cluster', 'create', 'north', '--id', '43', '--pod-cidr', '127.41.0.0/18'],
+        /the pod CIDR 127\.41\.0\.0\/18 of new cluster "north" and the pod CIDR 10\.41\.0\.0\/17 \(served on 127\.41\.0\.0\/17\) of local cluster "east" map onto the same loopback addresses.*--pod-cidr/,
+      ],
+      [
+        ['cluster', 'create', 'north', '--id', '43', '--service-cidr', '127.42.0.0/18'],
+        /the service CIDR 127\.42\.0\.0\/18 of new cluster "north" and the pod CIDR 10\.42\.0\.0\/17 \(served on 127\.42\.0\.0\/17\) of local cluster "west" map onto the same loopback addresses.*--service-cidr/,
       ],
       [
         ['cluster', 'create', 'north', '--id', '43', '--pod-cidr', '127.41.128.0/18'],
         /overlaps the service CIDR 127\.41\.128\.0\/17 of local cluster "east"/,
+      ],
+      [
+        ['cluster', 'create', 'north', '--id', '43', '--pod-cidr', '192.168.0.0/16'],
+        /--pod-cidr 192\.168\.0\.0\/16 has no loopback addresses to serve pods on.*--nodes 0/,
       ],
       [
         ['cluster', 'create', 'north', '--id', '43', '--nodes', '65'],
@@ -108,13 +117,14 @@ describe('cmesh CLI: errors, exit codes and deletion (real clusters)', () => {
   });
 
   it('refuses default ranges that another process on this machine already serves', async () => {
-    // What a cluster of another CMESH_HOME with the same ID would hold: the first node's tunnel address.
+    // What a cluster of another CMESH_HOME with the same ID would hold: the loopback address of the first node's
+    // router IP (10.43.0.1), where its tunnel listens.
     const squatter = net.createServer();
     await new Promise<void>((resolve) => squatter.listen({ host: '127.43.0.1', port: TUNNEL_PORT }, resolve));
     try {
       assertFails(
         await home.run(['cluster', 'create', 'north', '--id', '43', '--nodes', '1']),
-        /pod CIDR 127\.43\.0\.0\/17 is already in use on this machine \(127\.43\.0\.1:\d+ is taken/,
+        /pod CIDR 10\.43\.0\.0\/17 is already in use on this machine \(127\.43\.0\.1:\d+ is taken/,
         'a taken loopback range',
       );
     } finally {

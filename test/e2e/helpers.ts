@@ -8,6 +8,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
+import { requireHostAddress } from '../../src/agent/datapath/host-address.js';
 import { lockClusterIds } from '../harness/loopback-lock.js';
 
 export const CMESH_ENTRY = path.resolve('dist/cli/main.js');
@@ -126,9 +127,13 @@ export function isAlive(pid: number): boolean {
 export { eventually } from '../harness/eventually.js';
 export { lockClusterIds } from '../harness/loopback-lock.js';
 
-/** One HTTP/1.0 GET sent from `localAddress` (a pod IP on loopback); resolves to the raw answer. */
-export function httpGetFrom(localAddress: string, host: string, port: number): Promise<string> {
+/**
+ * One HTTP/1.0 GET sent "from a pod": from the loopback address the datapath gives `podIp` (10.a.b.c leaves from
+ * 127.a.b.c); resolves to the raw answer.
+ */
+export function httpGetFrom(podIp: string, host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    const localAddress = requireHostAddress(podIp, 'client pod IP');
     const s = net.connect({ host, port, localAddress, timeout: 5000 });
     let data = '';
     s.setEncoding('utf8');

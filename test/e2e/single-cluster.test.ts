@@ -40,7 +40,7 @@ describe('a new user with one local cluster (real etcd, real daemons)', () => {
     assert.equal(r.code, 0, `script failed:\n${r.stderr}\n${r.stdout}`);
     const keys = r.stdout.split('\n');
     const has = (re: RegExp): string[] => keys.filter((k) => re.test(k));
-    assert.equal(has(/^cilium\/state\/ip\/v1\/default\/127\.7\.\d+\.\d+$/).length, 3, r.stdout);
+    assert.equal(has(/^cilium\/state\/ip\/v1\/default\/10\.7\.\d+\.\d+$/).length, 3, r.stdout);
     assert.equal(has(/^cilium\/state\/nodes\/v1\/east\/east-node-[12]$/).length, 2, r.stdout);
     assert.deepEqual(has(/^cilium\/state\/services\/v1\//), ['cilium/state/services/v1/east/shop/web']);
     // Three pods with the same security labels (pod-template-hash is not one) share one identity in cluster 7's range.
@@ -88,7 +88,7 @@ describe('a new user with one local cluster (real etcd, real daemons)', () => {
       [['cluster', 'create', 'west', '--id', '7'], /cluster ID 7 is already used by local cluster "east"/],
       [
         ['cluster', 'create', 'west', '--id', '9', '--pod-cidr', '127.7.64.0/18'],
-        /the pod CIDR 127\.7\.64\.0\/18 of new cluster "west" overlaps the pod CIDR 127\.7\.0\.0\/17 of local cluster "east"/,
+        /the pod CIDR 127\.7\.64\.0\/18 of new cluster "west" and the pod CIDR 10\.7\.0\.0\/17 \(served on 127\.7\.0\.0\/17\) of local cluster "east" map onto the same loopback addresses/,
       ],
       [['cluster', 'create', 'West_1', '--id', '9'], /cluster name/i],
       [['cluster', 'create', 'west', '--id', '0'], /cluster ID/i],

@@ -1,8 +1,8 @@
 /**
- * Clusters created with default CIDRs serve their pods and frontends on loopback addresses derived from their ID
- * (127.<id>.x.x), and those addresses are global to the machine: two test files that run at the same time with a
- * cluster of the same ID in different homes would take each other's sockets. A test that creates such clusters
- * holds a lock per ID for as long as its clusters live; another test that needs the same ID waits for it.
+ * Clusters created with default CIDRs serve their pods (10.<id>.x.x) and frontends on loopback addresses derived
+ * from their ID (127.<id>.x.x), and those addresses are global to the machine: two test files that run at the same
+ * time with a cluster of the same ID in different homes would take each other's sockets. A test that creates such
+ * clusters holds a lock per ID for as long as its clusters live; another test that needs the same ID waits for it.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

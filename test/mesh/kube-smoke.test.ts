@@ -16,6 +16,8 @@ import { eventually } from '../harness/eventually.js';
 const SERVICE_CIDR = '127.61.128.0/17';
 const SERVICE_FIRST_IP = '127.61.128.1';
 const POD_CIDR = '10.61.0.0/17';
+/** A pod address as cmesh gives cluster N (10.N.0.0/17; the datapath serves it on 127.N.x.y). */
+const POD_IP = '10.61.0.10';
 
 describe(`the pinned control plane on loopback (etcd, kube-apiserver ${KUBE_VERSION}, controllers, kubectl)`, () => {
   let cp: TestControlPlane;
@@ -67,7 +69,7 @@ describe(`the pinned control plane on loopback (etcd, kube-apiserver ${KUBE_VERS
     assert.ok(a === 127 && b === 61 && c !== undefined && c >= 128, `clusterIP ${ip} is in ${SERVICE_CIDR}`);
   });
 
-  it('refuses loopback addresses in an EndpointSlice (a fact the per-cluster pod CIDRs must live with)', async () => {
+  it('refuses loopback addresses in an EndpointSlice (why pod CIDRs are in 10/8, not 127/8)', async () => {
     const file = path.join(dir, 'slice.yaml');
     await writeFile(
       file,
@@ -85,6 +87,25 @@ describe(`the pinned control plane on loopback (etcd, kube-apiserver ${KUBE_VERS
       assert.match(stderr, /may not be in the loopback range/);
       return true;
     });
+  });
+
+  it(`accepts the pod addresses cmesh gives clusters (${POD_IP}) in an EndpointSlice`, async () => {
+    const file = path.join(dir, 'slice-pods.yaml');
+    await writeFile(
+      file,
+      stringify({
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name: 'web-pods', namespace: 'x', labels: { 'kubernetes.io/service-name': 'web' } },
+        addressType: 'IPv4',
+        endpoints: [{ addresses: [POD_IP] }],
+        ports: [{ name: '', port: 8080, protocol: 'TCP' }],
+      }),
+    );
+    const created = JSON.parse(await kubectl('create', '-f', file, '-o', 'json')) as {
+      endpoints?: { addresses?: string[] }[];
+    };
+    assert.deepEqual(created.endpoints?.[0]?.addresses, [POD_IP]);
   });
 
   it('the controller manager gives a new Node a /24 of the pod CIDR (node IPAM)', async () => {

@@ -11,13 +11,15 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { requireHostAddress } from '../../src/agent/datapath/host-address.js';
 import { createEtcdClient } from '../../src/kvstore/client.js';
 import { loadCluster, stateEtcdEndpoint } from '../../src/mesh/local-cluster.js';
 import { createVm, vmStatus, writeInstallScript } from '../../src/mesh/vm.js';
 import { CmeshHome, CMESH_ENTRY, eventually } from '../e2e/helpers.js';
 
-const VM_IP = '127.250.1.1';
-const OTHER_CLIENT = '127.250.1.2';
+/** The VM's address is data, like a pod IP: requests "from the VM" leave from its loopback address. */
+const VM_IP = '10.250.1.1';
+const OTHER_CLIENT = '10.250.1.2';
 const CLUSTER_IP = '127.97.0.10';
 const WAIT_MS = 60_000;
 
@@ -65,9 +67,10 @@ function sh(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out
 
 type Result = { ok: true; body: string } | { ok: false; code: string };
 
-function request(localAddress: string): Promise<Result> {
+/** A request from `fromIp` (the VM's or another client's address): from its loopback address. */
+function request(fromIp: string): Promise<Result> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: CLUSTER_IP, port: 80, localAddress });
+    const sock = net.connect({ host: CLUSTER_IP, port: 80, localAddress: requireHostAddress(fromIp, 'client') });
     let data = '';
     sock.setTimeout(10_000, () => sock.destroy(new Error('TIMEOUT')));
     sock.on('connect', () => sock.write('GET / HTTP/1.0\r\n\r\n'));
@@ -100,7 +103,7 @@ describe('an external workload joins a local cluster (real daemons)', { timeout:
       '--nodes',
       '1',
       '--pod-cidr',
-      '127.11.0.0/16',
+      '10.11.0.0/16',
       '--service-cidr',
       '127.97.0.0/16',
     ]);
@@ -113,7 +116,7 @@ describe('an external workload joins a local cluster (real daemons)', { timeout:
       '--nodes',
       '1',
       '--pod-cidr',
-      '127.12.0.0/16',
+      '10.12.0.0/16',
       '--service-cidr',
       '127.98.0.0/16',
     ]);

@@ -14,4 +14,12 @@ export {
   MaglevError,
 } from './maglev.js';
 export { murmur3x64128 } from './murmur3.js';
-export { isLoopbackV4 } from './loopback.js';
+export { isLoopbackCidr, isLoopbackV4 } from './loopback.js';
+export {
+  hostAddress,
+  hostRange,
+  podAddressCandidates,
+  podAddressOf,
+  requireHostAddress,
+  NoHostAddressError,
+} from './host-address.js';

@@ -1,11 +1,12 @@
 /**
- * A sample pod: a small TCP server bound to the pod's IP. In `http` mode it answers any request with
- * `HTTP/1.0 200` and `cluster=<c> pod=<ns/name> from=<client ip>`, so a test sees where a request landed and from
- * which address; in `echo` mode it sends back what it receives (for throughput measurements).
+ * A sample pod: a small TCP server bound to the loopback address of the pod's IP (host-address.ts). In `http` mode
+ * it answers any request with `HTTP/1.0 200` and `cluster=<c> pod=<ns/name> from=<client pod ip>`, so a test sees
+ * where a request landed and from which pod; in `echo` mode it sends back what it receives (for throughput
+ * measurements).
  */
 import net from 'node:net';
 import { logger } from '../../observe/logger.js';
-import { isLoopbackV4 } from './loopback.js';
+import { NoHostAddressError, requireHostAddress } from './host-address.js';
 
 const log = logger('pod-server');
 const HEADER_END = '\r\n\r\n';
@@ -13,12 +14,18 @@ const HEADER_END = '\r\n\r\n';
 const MAX_REQUEST_BYTES = 16 * 1024;
 
 export interface PodServerOptions {
+  /** The pod IP (data); the server binds its loopback address. */
   ip: string;
   port: number;
   cluster: string;
   /** `namespace/name`. */
   pod: string;
   mode?: 'http' | 'echo';
+  /**
+   * The pod IP a client's socket address stands for (the agent asks its ipcache); default: the socket address.
+   * Only the `from=` of the answer uses it.
+   */
+  peerAddress?: (socketAddress: string) => string;
 }
 
 export class PodServerError extends Error {
@@ -30,10 +37,16 @@ export class PodServer {
   private readonly sockets = new Set<net.Socket>();
   /** Connections accepted so far. */
   accepted = 0;
+  /** The loopback address the server binds for the pod IP. */
+  readonly socketAddress: string;
 
   constructor(readonly opts: PodServerOptions) {
-    if (!isLoopbackV4(opts.ip))
-      throw new PodServerError(`pod IP ${opts.ip} is not in 127.0.0.0/8; cmesh binds loopback only`);
+    try {
+      this.socketAddress = requireHostAddress(opts.ip, `pod ${opts.pod}: pod IP`);
+    } catch (err) {
+      if (!(err instanceof NoHostAddressError)) throw err;
+      throw new PodServerError(err.message, { cause: err });
+    }
   }
 
   body(from: string): string {
@@ -56,7 +69,8 @@ export class PodServer {
       const answer = (): void => {
         if (answered) return;
         answered = true;
-        const body = this.body(sock.remoteAddress ?? '');
+        const peer = sock.remoteAddress ?? '';
+        const body = this.body(this.opts.peerAddress?.(peer) ?? peer);
         sock.end(
           `HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
         );
@@ -69,7 +83,7 @@ export class PodServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: this.opts.ip, port: this.opts.port }, () => {
+      server.listen({ host: this.socketAddress, port: this.opts.port }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -1,21 +1,24 @@
 /**
  * The userspace datapath: for every TCP service frontend on a loopback address (a local cluster whose service
  * CIDR is in 127.0.0.0/8) the agent listens on ClusterIP:port. On accept it does what Cilium's socket LB and
- * policy do for a connect(): the source identity from the ipcache by the client's address, a backend from the
- * service table's selected backends, the source endpoint's egress policy and the destination endpoint's ingress
- * policy against the backend (post-translation, as Cilium enforces), then it splices the two sockets or resets
- * the client. Frontends elsewhere stay in the decision table (decide(), counters, trace) without sockets.
+ * policy do for a connect(): the client's pod IP from its socket address (host-address.ts), the source identity
+ * from the ipcache by that pod IP, a backend from the service table's selected backends, the source endpoint's
+ * egress policy and the destination endpoint's ingress policy against the backend (post-translation, as Cilium
+ * enforces), then it splices the two sockets or resets the client. Frontends elsewhere stay in the decision table
+ * (decide(), counters, trace) without sockets. Decisions work on pod IPs (data, as the ipcache and the tunnel
+ * header carry them); only sockets use the loopback addresses host-address.ts maps them to.
  * A backend on another node (of this cluster or a remote one) is reached through that node's tunnel (tunnel.ts),
  * whose agent judges the ingress policy, as Cilium enforces ingress on the destination node.
  */
 import net from 'node:net';
 import { logger } from '../../observe/logger.js';
-import { ReservedIdentity, objectRef } from '../../wire/index.js';
+import { ReservedIdentity, ipFamily, objectRef } from '../../wire/index.js';
 import type { IpcacheEntry } from '../tables/ipcache.js';
 import type { PolicyEngine } from '../policy/engine.js';
 import type { Direction, L4Protocol, Verdict } from '../policy/types.js';
 import { formatL3n4, type MergedBackend, type MergedFrontend, type MergedService } from '../tables/service-merger.js';
 import { BackendSelector, type LbAlgorithm } from './backend-selector.js';
+import { hostAddress, podAddressOf } from './host-address.js';
 import { isLoopbackV4 } from './loopback.js';
 import { MAGLEV_TABLE_SIZE } from './maglev.js';
 import { dropCounter, forwardCounter } from './metrics.js';
@@ -215,6 +218,18 @@ export class ServiceProxy {
 
   // ---- decisions ----
 
+  /**
+   * The pod IP behind a client's socket address: its 10/8 form or itself, whichever the ipcache has an entry of
+   * exactly (not merely a covering CIDR); the address itself when neither.
+   */
+  podAddressOf(socketAddress: string): string {
+    return podAddressOf(socketAddress, (ip) => {
+      const family = ipFamily(ip);
+      if (family === undefined) return false;
+      return this.opts.ipcache.lookup(ip)?.prefix === `${ip}/${family === 4 ? 32 : 128}`;
+    });
+  }
+
   private sourceOf(ip: string): { identity: number; entry?: IpcacheEntry } {
     const entry = this.opts.ipcache.lookup(ip);
     const resolved = this.opts.policy?.resolvePeer(entry?.identity ?? ReservedIdentity.World, ip);
@@ -287,7 +302,7 @@ export class ServiceProxy {
     this.track(client);
     client.on('error', () => client.destroy());
     const st = this.frontends.get(key);
-    const srcIp = client.remoteAddress ?? '';
+    const srcIp = this.podAddressOf(client.remoteAddress ?? '');
     const d = st
       ? this.decide({
           srcIp,
@@ -297,8 +312,9 @@ export class ServiceProxy {
           protocol: 'TCP',
         })
       : undefined;
-    if (d?.verdict !== 'forwarded' || !d.backend || !isLoopbackV4(d.backend.address)) {
-      // A backend outside loopback cannot be reached from this host: the flow has no usable backend.
+    const backendSocket = d?.backend ? hostAddress(d.backend.address) : undefined;
+    if (d?.verdict !== 'forwarded' || !d.backend || backendSocket === undefined) {
+      // A backend without a loopback address cannot be reached from this host: the flow has no usable backend.
       const v = d?.verdict === 'policy-denied' ? 'policy-denied' : 'no-backend';
       this.record(v, d?.deniedAt);
       log.debug({ frontend: key, src: srcIp, verdict: v, deniedAt: d?.deniedAt }, 'refused');
@@ -307,15 +323,16 @@ export class ServiceProxy {
     }
     const backend = d.backend;
     if (d.tunnel !== undefined) {
-      this.forwardViaTunnel(key, client, d, backend, d.tunnel);
+      this.forwardViaTunnel(key, client, d, backend, srcIp, d.tunnel);
       return;
     }
-    // Keep the client's address as the source, as Cilium's socket LB does: any 127/8 address is local.
+    // Keep the client's socket address (its pod IP's) as the source, as Cilium's socket LB keeps the pod IP.
+    const srcSocket = hostAddress(srcIp);
     const upstream = net.connect({
-      host: backend.address,
+      host: backendSocket,
       port: backend.port,
       allowHalfOpen: true,
-      ...(isLoopbackV4(srcIp) ? { localAddress: srcIp } : {}),
+      ...(srcSocket !== undefined ? { localAddress: srcSocket } : {}),
     });
     this.track(upstream);
     upstream.setTimeout(this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, () =>
@@ -345,15 +362,18 @@ export class ServiceProxy {
     });
   }
 
-  /** Sends the flow to the backend node's tunnel, which judges ingress and answers before bytes flow. */
+  /**
+   * Sends the flow to the backend node's tunnel (`tunnelIp`, a loopback address), which judges ingress and answers
+   * before bytes flow. The header carries pod IPs: the receiving agent maps them to sockets itself.
+   */
   private forwardViaTunnel(
     key: string,
     client: net.Socket,
     d: Decision,
     backend: MergedBackend,
+    srcIp: string,
     tunnelIp: string,
   ): void {
-    const srcIp = client.remoteAddress ?? '';
     const tunnel = net.connect({ host: tunnelIp, port: this.opts.tunnel?.port ?? TUNNEL_PORT, allowHalfOpen: true });
     this.track(tunnel);
     tunnel.setTimeout(this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, () =>

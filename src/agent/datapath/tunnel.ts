@@ -3,13 +3,16 @@
  * on another node (of this cluster or of a remote one) is carried to that node's agent, which enforces the
  * destination endpoint's ingress policy itself, as Cilium enforces ingress on the destination node with the
  * source identity the tunnel header carries. The sender writes one JSON header line, the receiver answers one
- * JSON reply line once it has judged the flow and reached the backend, then both sides splice bytes.
+ * JSON reply line once it has judged the flow and reached the backend, then both sides splice bytes. The header
+ * carries pod IPs (data, as Cilium's inner packet does); the receiver reaches them on their loopback addresses
+ * (host-address.ts).
  */
 import net from 'node:net';
 import { logger } from '../../observe/logger.js';
 import { ipFamily } from '../../wire/index.js';
 import type { PolicyEngine } from '../policy/engine.js';
 import type { L4Protocol, Verdict } from '../policy/types.js';
+import { hostAddress } from './host-address.js';
 import { isLoopbackV4 } from './loopback.js';
 import { dropCounter, forwardCounter } from './metrics.js';
 
@@ -27,7 +30,9 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export interface TunnelHeader {
   v: typeof TUNNEL_PROTOCOL_VERSION;
   srcIdentity: number;
+  /** The client's pod IP. */
   srcIp: string;
+  /** The backend's pod IP. */
   dstIp: string;
   dstPort: number;
   proto: L4Protocol;
@@ -257,8 +262,9 @@ export class TunnelListener {
     }
     const { policy } = this.opts;
     const ep = policy.endpointByIp(h.dstIp);
+    const dstSocket = hostAddress(h.dstIp);
     // Only this cluster's endpoints are reachable through the tunnel: it is not a relay to arbitrary addresses.
-    if (!ep || !isLoopbackV4(h.dstIp)) {
+    if (!ep || dstSocket === undefined) {
       this.refuse(sock, { ok: false, verdict: 'no-endpoint', error: `no local endpoint has ${h.dstIp}` });
       return;
     }
@@ -275,12 +281,13 @@ export class TunnelListener {
       this.refuse(sock, { ok: false, verdict: 'policy-denied', ingress });
       return;
     }
+    const srcSocket = hostAddress(h.srcIp);
     const upstream = net.connect({
-      host: h.dstIp,
+      host: dstSocket,
       port: h.dstPort,
       allowHalfOpen: true,
       // The backend sees the original client, as with Cilium's tunnel (no SNAT).
-      ...(isLoopbackV4(h.srcIp) ? { localAddress: h.srcIp } : {}),
+      ...(srcSocket !== undefined ? { localAddress: srcSocket } : {}),
     });
     this.track(upstream);
     upstream.setTimeout(this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, () =>

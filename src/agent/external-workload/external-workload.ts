@@ -24,7 +24,10 @@ export class ExternalWorkloadConfigError extends Error {
 
 export interface ExternalWorkloadRunOptions {
   vmName: string;
-  /** The workload's IPv4 address (its InternalIP; on this machine a loopback address). */
+  /**
+   * The workload's IPv4 address (its InternalIP): data, like a pod IP. A client on this machine that stands for the
+   * workload connects from its loopback address (agent/datapath/host-address.ts: 10.a.b.c from 127.a.b.c).
+   */
   vmIp: string;
   clusterName: string;
   clusterId: number;

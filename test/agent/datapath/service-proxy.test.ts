@@ -2,18 +2,20 @@ import { strict as assert } from 'node:assert';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ClusterDirectory } from '../../../src/agent/tables/cluster-directory.js';
-import { PodServer, ServiceProxy } from '../../../src/agent/datapath/index.js';
+import { hostAddress, PodServer, ServiceProxy } from '../../../src/agent/datapath/index.js';
 import { Ipcache } from '../../../src/agent/tables/ipcache.js';
 import { PolicyEngine } from '../../../src/agent/policy/index.js';
 import { ServiceTable } from '../../../src/agent/tables/service-table.js';
 import type { CiliumNetworkPolicy } from '../../../src/k8s/types.js';
 import { clusterService, service, slice } from '../fixtures.js';
 
-// Addresses unique to this process so concurrent test runs do not collide.
+// Addresses unique to this process so concurrent test runs do not collide. c1's pods are in 10/8 (served on
+// 127.10.x.y, as clusters get them today); c2's are loopback pod IPs, as clusters created before had them.
 const NET = 100 + (process.pid % 100);
-const POD = (c: 1 | 2, i: number): string => `127.${c === 1 ? 10 : 11}.${NET}.${i}`;
+const POD = (c: 1 | 2, i: number): string => (c === 1 ? `10.10.${NET}.${i}` : `127.11.${NET}.${i}`);
 const FE = `127.96.${NET}.10`;
 const FE_NONE = `127.96.${NET}.11`;
+const FE_FAR = `127.96.${NET}.12`;
 const SVC_PORT = 8000;
 const LOCAL_PORT = 8080;
 const REMOTE_PORT = 9090;
@@ -35,9 +37,10 @@ function cnp(name: string, spec: Record<string, unknown>): CiliumNetworkPolicy {
 
 type Result = { ok: true; body: string } | { ok: false; code: string };
 
-function request(host: string, port: number, localAddress: string): Promise<Result> {
+/** A request from the pod `fromPod`: from its loopback address. */
+function request(host: string, port: number, fromPod: string): Promise<Result> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host, port, localAddress });
+    const sock = net.connect({ host, port, localAddress: hostAddress(fromPod) ?? 'no loopback address' });
     let data = '';
     sock.on('connect', () => sock.write('GET / HTTP/1.0\r\n\r\n'));
     sock.on('data', (c: Buffer) => (data += c.toString()));
@@ -70,6 +73,8 @@ describe('service proxy on loopback sockets', () => {
     },
   });
   const pods: PodServer[] = [];
+  /** What the agent gives its sample servers: the pod IP behind a client's socket address. */
+  const fromPod = (socketAddress: string): string => proxy.podAddressOf(socketAddress);
 
   const pair = (ip: string, id: number, pod: string) => ({
     IP: ip,
@@ -90,7 +95,10 @@ describe('service proxy on loopback sockets', () => {
       labels: labels('c1', app),
       ips: [POD(1, i)],
     });
-    if (server) pods.push(new PodServer({ ip: POD(1, i), port: LOCAL_PORT, cluster: 'c1', pod: `test/${pod}` }));
+    if (server)
+      pods.push(
+        new PodServer({ ip: POD(1, i), port: LOCAL_PORT, cluster: 'c1', pod: `test/${pod}`, peerAddress: fromPod }),
+      );
   };
 
   before(async () => {
@@ -116,7 +124,9 @@ describe('service proxy on loopback sockets', () => {
     }
     c2.upsertIdentity(ID.client, labels('c1', 'client'));
     c2.upsertIdentity(ID.db, labels('c1', 'db'));
-    pods.push(new PodServer({ ip: POD(2, 1), port: REMOTE_PORT, cluster: 'c2', pod: 'test/web-r' }));
+    pods.push(
+      new PodServer({ ip: POD(2, 1), port: REMOTE_PORT, cluster: 'c2', pod: 'test/web-r', peerAddress: fromPod }),
+    );
     await Promise.all(pods.map((p) => p.start()));
 
     table.upsertLocalService(
@@ -132,6 +142,9 @@ describe('service proxy on loopback sockets', () => {
       service('elsewhere', { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: SVC_PORT }] }),
     );
     table.upsertEndpointSlice(slice('elsewhere-1', 'elsewhere', ['10.244.0.5'], [{ name: 'http', port: LOCAL_PORT }]));
+    // A loopback frontend whose only backend has no socket on this machine.
+    table.upsertLocalService(service('far', { clusterIP: FE_FAR, ports: [{ name: 'http', port: SVC_PORT }] }));
+    table.upsertEndpointSlice(slice('far-1', 'far', ['192.168.77.5'], [{ name: 'http', port: LOCAL_PORT }]));
     await proxy.ready();
   });
 
@@ -148,6 +161,7 @@ describe('service proxy on loopback sockets', () => {
         [`10.96.0.10:${SVC_PORT}/TCP`, 'not-loopback'],
         [`${FE}:${SVC_PORT}/TCP`, 'listening'],
         [`${FE_NONE}:${SVC_PORT}/TCP`, 'listening'],
+        [`${FE_FAR}:${SVC_PORT}/TCP`, 'listening'],
       ],
     );
     const d = proxy.decide({
@@ -161,7 +175,7 @@ describe('service proxy on loopback sockets', () => {
     assert.equal(d.backend?.address, '10.244.0.5');
   });
 
-  it('forwards to every backend of a global service, keeping the client address', async () => {
+  it("forwards to every backend of a global service, keeping the client's address, seen as its pod IP", async () => {
     const seen = new Set<string>();
     for (let i = 0; i < 40; i++) {
       const r = await request(FE, SVC_PORT, POD(1, 1));
@@ -263,6 +277,22 @@ describe('service proxy on loopback sockets', () => {
     table.upsertLocalService(
       service('web', { clusterIP: FE, global: true, ports: [{ name: 'http', port: SVC_PORT }] }),
     );
+  });
+
+  it("reads a client's socket address back as its pod IP: the 10/8 form the ipcache knows, else the address", () => {
+    assert.equal(proxy.podAddressOf(hostAddress(POD(1, 1))!), POD(1, 1));
+    assert.equal(proxy.podAddressOf(`127.10.${NET}.1`), POD(1, 1));
+    assert.equal(proxy.podAddressOf(POD(2, 2)), POD(2, 2), 'a loopback pod IP is its own socket address');
+    assert.equal(proxy.podAddressOf('127.0.0.1'), '127.0.0.1', 'no pod: the address itself');
+    assert.equal(proxy.podAddressOf(`127.10.${NET}.99`), `127.10.${NET}.99`, 'no such pod: the address itself');
+  });
+
+  it('never connects to a backend without a loopback address: the flow is reset', async () => {
+    const before = proxy.counters()['no-backend'];
+    const r = await request(FE_FAR, SVC_PORT, POD(1, 1));
+    assert.deepEqual(r, { ok: false, code: 'ECONNRESET' });
+    assert.equal(proxy.counters()['no-backend'], before + 1);
+    assert.equal(proxy.counters()['connect-failed'], 0, 'no connect was attempted');
   });
 
   it('resets connections to a service without backends', async () => {

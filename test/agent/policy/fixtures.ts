@@ -41,14 +41,14 @@ export function seed(engine: PolicyEngine): void {
     namespace: 'default',
     identity: ID.web,
     labels: podLabels(LOCAL, 'default', { app: 'web' }),
-    ips: ['127.10.0.2'],
+    ips: ['10.10.0.2'],
   });
   engine.upsertEndpoint({
     id: 'default/client',
     namespace: 'default',
     identity: ID.client,
     labels: podLabels(LOCAL, 'default', { app: 'client', tier: 'front' }),
-    ips: ['127.10.0.1'],
+    ips: ['10.10.0.1'],
   });
 }
 

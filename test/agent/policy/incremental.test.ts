@@ -150,10 +150,10 @@ describe('policy trace', () => {
       K8sNamespace: ns,
       K8sPodName: pod,
     });
-    ipcache.upsertLocal('default/web', [pair('127.10.0.2', ID.web, 'default', 'web')]);
-    ipcache.upsertLocal('default/client', [pair('127.10.0.1', ID.client, 'default', 'client')]);
-    ipcache.upsertRemote(REMOTE, '127.11.0.1', pair('127.11.0.1', ID.remoteClient, 'default', 'client'));
-    ipcache.upsertRemote(REMOTE, '127.11.0.2', pair('127.11.0.2', ID.remoteWeb, 'default', 'web'));
+    ipcache.upsertLocal('default/web', [pair('10.10.0.2', ID.web, 'default', 'web')]);
+    ipcache.upsertLocal('default/client', [pair('10.10.0.1', ID.client, 'default', 'client')]);
+    ipcache.upsertRemote(REMOTE, '10.11.0.1', pair('10.11.0.1', ID.remoteClient, 'default', 'client'));
+    ipcache.upsertRemote(REMOTE, '10.11.0.2', pair('10.11.0.2', ID.remoteWeb, 'default', 'web'));
     return { engine, ipcache };
   }
 
