@@ -5,7 +5,7 @@
  * CiliumEndpoint (and no pod being reconciled) has used it for a grace period.
  */
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../k8s/errors.js';
-import type { ObjectStore } from '../k8s/object-store.js';
+import type { ObjectClient } from '../k8s/object-client.js';
 import type { CiliumIdentity } from '../k8s/types.js';
 import { logger } from '../observe/logger.js';
 import { identityRange, type MaxConnectedClusters } from '../wire/index.js';
@@ -31,12 +31,12 @@ interface Known {
 export interface IdentityAllocatorOptions {
   clusterId: number;
   maxConnectedClusters: MaxConnectedClusters;
-  store: ObjectStore;
+  store: ObjectClient;
 }
 
 export class IdentityAllocator {
   readonly pool: IdPool;
-  private readonly store: ObjectStore;
+  private readonly store: ObjectClient;
   private readonly rangeMin: number;
   private readonly rangeMax: number;
   /** label-set key -> ids with those labels (duplicates are possible: the lowest wins). */

@@ -6,6 +6,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { LocalClusterSource } from '../k8s/local-source.js';
+import type { ObjectClient } from '../k8s/object-client.js';
 import { ObjectStore } from '../k8s/object-store.js';
 import type { ClusterSource, Informer } from '../k8s/source.js';
 import { nodeLayoutOf } from '../k8s/cluster-layout.js';
@@ -31,7 +32,7 @@ export interface OperatorOptions {
    * close it). A source and a writer: a Kubernetes API server (`kubernetes` mode, see OperatorMode).
    */
   client?: Etcd3;
-  kubernetes?: { source: ClusterSource; store: ObjectStore };
+  kubernetes?: { source: ClusterSource; store: ObjectClient };
   cluster: OperatorCluster;
   /** Registry key prefix (tests); `/registry/` by default. */
   prefix?: string;
@@ -53,7 +54,7 @@ export class Operator {
   private readonly log = logger('operator');
   private readonly cluster: OperatorCluster;
   private readonly mode: OperatorMode;
-  private readonly store: ObjectStore;
+  private readonly store: ObjectClient;
   private readonly source: ClusterSource;
   private readonly runner: ControllerRunner;
   private readonly ipam: PodIpam;

@@ -2,7 +2,7 @@
  * What the operator's controllers share: the cluster, the object store they write through, the informers and
  * their fresh overlays they read, the allocators, the pods-by-namespace index, and the runner's queue.
  */
-import type { ObjectStore } from '../../k8s/object-store.js';
+import type { ObjectClient } from '../../k8s/object-client.js';
 import type { Informer } from '../../k8s/source.js';
 import type {
   CiliumEndpoint,
@@ -56,7 +56,7 @@ export interface OperatorFreshCaches {
 export interface ControllerContext {
   readonly mode: OperatorMode;
   readonly cluster: OperatorCluster;
-  readonly store: ObjectStore;
+  readonly store: ObjectClient;
   readonly informers: OperatorInformers;
   readonly fresh: OperatorFreshCaches;
   readonly ipam: PodIpam;
