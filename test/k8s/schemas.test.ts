@@ -306,10 +306,12 @@ describe('kinds and keys', () => {
       ['ciliumendpoints.cilium.io', 'CiliumEndpoint'],
       ['serviceexports', 'ServiceExport'],
       ['serviceexports.multicluster.x-k8s.io', 'ServiceExport'],
+      ['no', 'Node'],
+      ['nodes', 'Node'],
     ];
     for (const [alias, kind] of table) assert.equal(resolveKind(alias), kind, alias);
     assert.equal(resolveKind('deployments'), undefined);
-    assert.equal(KIND_NAMES.length, 11);
+    assert.equal(KIND_NAMES.length, 12);
   });
 
   it('lays keys out like the Kubernetes apiserver', () => {
