@@ -1,4 +1,4 @@
-import { clusterOfContext } from './current-context.js';
+import { clusterOfContext } from '../mesh/kube-contexts.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';

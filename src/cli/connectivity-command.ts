@@ -1,6 +1,6 @@
 /** `cmesh connectivity test`: parses flags, shows progress and prints the report of src/mesh/connectivity.ts. */
 import { contextOption } from './context.js';
-import { clusterOfContext } from './current-context.js';
+import { clusterOfContext } from '../mesh/kube-contexts.js';
 import { Command } from '@commander-js/extra-typings';
 import { examples } from './help.js';
 import { emit, outputOption } from './output.js';

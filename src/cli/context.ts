@@ -1,6 +1,6 @@
 import { Option } from '@commander-js/extra-typings';
 import type { ClusterContext } from '../mesh/cluster-context.js';
-import { clusterOfContext } from './current-context.js';
+import { clusterOfContext } from '../mesh/kube-contexts.js';
 
 /**
  * The `--context NAME` option: which local cluster a command talks to, by name (`east`) or context (`cmesh-east`).

@@ -7,23 +7,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
-import { homedir } from 'node:os';
 import type { parse as parseType } from 'yaml';
+import { cmeshHome } from '../mesh/home.js';
+import { CONTEXT_PREFIX, clusterOfContext, meshKubeconfigPath, userKubeconfigPath } from '../mesh/kube-contexts.js';
 
 // YAML loads only when a command without --context runs: `cmesh --help` and `--version` never need it.
 const require = createRequire(import.meta.url);
 const parse = (text: string): unknown => (require('yaml') as { parse: typeof parseType }).parse(text);
 
-const CONTEXT_PREFIX = 'cmesh-';
-
 export class NoContextError extends Error {
   override name = 'NoContextError';
-}
-
-/** `cmesh-east` -> `east`; a plain cluster name is returned as given. */
-export function clusterOfContext(name: string): string {
-  return name.startsWith(CONTEXT_PREFIX) ? name.slice(CONTEXT_PREFIX.length) : name;
 }
 
 function currentContextIn(file: string): string | undefined {
@@ -37,13 +30,10 @@ function currentContextIn(file: string): string | undefined {
 }
 
 /** The local cluster named by the current context, or NoContextError saying how to pick one. */
-export function currentCluster(env: NodeJS.ProcessEnv = process.env): string {
-  const home = env.CMESH_HOME ?? path.join(homedir(), '.cmesh');
-  const userFile =
-    env.KUBECONFIG?.split(path.delimiter).find((f) => f !== '') ?? path.join(env.HOME ?? homedir(), '.kube', 'config');
-  const user = currentContextIn(userFile);
+export function currentCluster(): string {
+  const user = currentContextIn(userKubeconfigPath());
   if (user?.startsWith(CONTEXT_PREFIX)) return clusterOfContext(user);
-  const mesh = currentContextIn(path.join(home, 'kubeconfig'));
+  const mesh = currentContextIn(meshKubeconfigPath(cmeshHome()));
   if (mesh?.startsWith(CONTEXT_PREFIX)) return clusterOfContext(mesh);
   throw new NoContextError(
     'no --context given and no current cmesh context: pass --context <cluster> (see `cmesh cluster list`), ' +

@@ -1,4 +1,5 @@
 import { Command } from '@commander-js/extra-typings';
+import { clusterOfContext } from '../mesh/kube-contexts.js';
 import { examples } from './help.js';
 
 const meshKubeconfig = () => import('../mesh/mesh-kubeconfig.js');
@@ -35,7 +36,7 @@ export function kubeconfigCommand() {
         throw new Error('there are no local clusters yet: create one with `cmesh cluster create east --id 1`');
       }
       if (opts.cluster !== undefined) {
-        const want = m.contextName(opts.cluster.replace(/^cmesh-/, ''));
+        const want = m.contextName(clusterOfContext(opts.cluster));
         if (!contexts.includes(want)) {
           throw new Error(`no local cluster "${opts.cluster}" (contexts: ${contexts.join(', ')})`);
         }

@@ -8,7 +8,6 @@ import type { ClusterPaths } from './home.js';
 import { resolveKubeBinaries } from './kube-binaries.js';
 import { ADMIN_USER, createKubePki, kubeconfigFile, kubePkiPaths } from './kube-pki.js';
 import { addMeshContext, contextName } from './mesh-kubeconfig.js';
-import { addressAt, parseIpRange } from '../wire/ip.js';
 
 export function kubeServer(record: ClusterRecord): string {
   return `https://127.0.0.1:${record.ports.kubeApiserver}`;
@@ -19,17 +18,12 @@ export function clusterAdminKubeconfig(paths: ClusterPaths): string {
   return kubeconfigFile(kubePkiPaths(paths.kube), ADMIN_USER);
 }
 
-/** The first address of the service CIDR: the `kubernetes` Service, a SAN of the serving certificate. */
-function firstServiceIp(serviceCidr: string): string {
-  return addressAt(parseIpRange(serviceCidr), 1n);
-}
-
 /** Creates the control plane's PKI and adds the cluster's context to `$CMESH_HOME/kubeconfig` (create time). */
 export async function createClusterPki(record: ClusterRecord, paths: ClusterPaths, home: string): Promise<void> {
   await createKubePki({
     dir: paths.kube,
     server: kubeServer(record),
-    serviceIp: firstServiceIp(record.serviceCidr),
+    serviceCidr: record.serviceCidr,
     contextName: contextName(record.name),
   });
   await addMeshContext(home, clusterAdminKubeconfig(paths));

@@ -23,6 +23,7 @@ import {
   SERVICE_ACCOUNT_ISSUER,
   type KubePkiPaths,
 } from './kube-pki.js';
+import { readKubeconfig } from './mesh-kubeconfig.js';
 
 /** kube-apiserver answers /readyz 2.4-3.1 s after start on this machine; allow for a loaded one. */
 export const APISERVER_READY_TIMEOUT_MS = 90_000;
@@ -263,30 +264,23 @@ export class ControlPlane {
 
   /** The admin's CA, certificate and key, read from its kubeconfig. */
   private async adminTls(): Promise<{ ca: string; cert: string; key: string }> {
-    const text = await readFile(this.adminKubeconfig, 'utf8');
-    const field = (name: string): string => {
-      const m = new RegExp(`${name}: (\\S+)`).exec(text);
-      if (!m?.[1]) throw new ControlPlaneError(`${this.adminKubeconfig} has no ${name}`);
-      return Buffer.from(m[1], 'base64').toString('utf8');
+    const doc = await readKubeconfig(this.adminKubeconfig);
+    // The admin kubeconfig is ours (kube-pki.ts): one cluster and one user, certificates embedded.
+    const decode = (entry: Record<string, unknown> | undefined, section: string, field: string): string => {
+      const v = (entry?.[section] as Record<string, unknown> | undefined)?.[field];
+      if (typeof v !== 'string' || v === '') throw new ControlPlaneError(`${this.adminKubeconfig} has no ${field}`);
+      return Buffer.from(v, 'base64').toString('utf8');
     };
     return {
-      ca: field('certificate-authority-data'),
-      cert: field('client-certificate-data'),
-      key: field('client-key-data'),
+      ca: decode(doc.clusters?.[0], 'cluster', 'certificate-authority-data'),
+      cert: decode(doc.users?.[0], 'user', 'client-certificate-data'),
+      key: decode(doc.users?.[0], 'user', 'client-key-data'),
     };
   }
 
   /** Stops the controllers, then kube-apiserver (SIGTERM, SIGKILL after a grace period); `kill`: SIGKILL at once. */
   async stop(opts: { kill?: boolean } = {}): Promise<void> {
-    for (const role of [...CONTROL_PLANE_ROLES].reverse()) {
-      const child = this.attached.get(role);
-      if (child) {
-        await terminate(child, opts.kill ? 0 : STOP_GRACE_MS);
-        this.attached.delete(role);
-      } else if (this.opts.detached) {
-        await stopDaemon(this.pidFile(role), opts.kill ? 0 : STOP_GRACE_MS);
-      }
-    }
+    for (const role of [...CONTROL_PLANE_ROLES].reverse()) await this.stopRole(role, opts);
   }
 
   /** Stops one component (fault injection in tests: `kill` for a crash). */

@@ -9,6 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { createCertificateAuthority, issueCertificate, type CertificateAuthority, type Pem } from './certificates.js';
+import { addressAt, parseIpRange } from '../wire/ip.js';
 import { writePrivateFile, writePrivateFileAtomic } from './private-file.js';
 
 /** Kubernetes' own user names for its controllers, and the groups RBAC binds. */
@@ -55,9 +56,14 @@ export function kubePkiPaths(dir: string): KubePkiPaths {
   };
 }
 
+/** A user name as a file or kubeconfig entry name: `cmesh:agent:east-node-1` -> `cmesh-agent-east-node-1`. */
+function userSlug(user: string): string {
+  return user.replace(/[^A-Za-z0-9._-]/g, '-');
+}
+
 /** The file name of a user's kubeconfig: `cmesh:agent:east-node-1` -> `cmesh-agent-east-node-1.kubeconfig`. */
 export function kubeconfigFile(paths: KubePkiPaths, user: string): string {
-  return path.join(paths.kubeconfigs, `${user.replace(/[^A-Za-z0-9._-]/g, '-')}.kubeconfig`);
+  return path.join(paths.kubeconfigs, `${userSlug(user)}.kubeconfig`);
 }
 
 export interface KubeconfigInput {
@@ -72,20 +78,21 @@ export interface KubeconfigInput {
 /** A kubeconfig with one cluster, one user and one context, the certificates embedded. */
 export function kubeconfigYaml(k: KubeconfigInput): string {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  const userEntry = `${k.contextName}-${userSlug(k.user)}`;
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ name: k.contextName, cluster: { server: k.server, 'certificate-authority-data': b64(k.caPem) } }],
     users: [
       {
-        name: `${k.contextName}-${k.user.replace(/[^A-Za-z0-9._-]/g, '-')}`,
+        name: userEntry,
         user: { 'client-certificate-data': b64(k.client.certPem), 'client-key-data': b64(k.client.keyPem) },
       },
     ],
     contexts: [
       {
         name: k.contextName,
-        context: { cluster: k.contextName, user: `${k.contextName}-${k.user.replace(/[^A-Za-z0-9._-]/g, '-')}` },
+        context: { cluster: k.contextName, user: userEntry },
       },
     ],
     'current-context': k.contextName,
@@ -97,8 +104,8 @@ export interface KubePkiOptions {
   dir: string;
   /** The kube-apiserver URL written into every kubeconfig (https://127.0.0.1:<port>). */
   server: string;
-  /** Its certificate's IP SANs: 127.0.0.1 and the first address of the service CIDR (the `kubernetes` Service). */
-  serviceIp: string;
+  /** The cluster's service CIDR: its first address (the `kubernetes` Service) is a SAN of the serving certificate. */
+  serviceCidr: string;
   contextName: string;
 }
 
@@ -121,7 +128,7 @@ export async function createKubePki(opts: KubePkiOptions): Promise<KubePkiPaths>
     commonName: 'kube-apiserver',
     hosts: [
       '127.0.0.1',
-      opts.serviceIp,
+      addressAt(parseIpRange(opts.serviceCidr), 1n),
       'localhost',
       'kubernetes',
       'kubernetes.default',

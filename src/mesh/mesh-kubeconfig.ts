@@ -4,16 +4,13 @@
  * the user's kubeconfig (~/.kube/config or $KUBECONFIG's first file), replacing older entries of the same names and
  * keeping everything else. Files are written atomically, owner-only: they hold private keys.
  */
-import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { mkdir } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
+import { contextName, meshKubeconfigPath } from './kube-contexts.js';
 import { writePrivateFileAtomic } from './private-file.js';
 
-/** Every local cluster's context is `cmesh-<cluster>`. */
-export const CONTEXT_PREFIX = 'cmesh-';
-export const contextName = (cluster: string): string => `${CONTEXT_PREFIX}${cluster}`;
+export { contextName, meshKubeconfigPath, userKubeconfigPath } from './kube-contexts.js';
 
 export class KubeconfigFileError extends Error {
   override name = 'KubeconfigFileError';
@@ -33,16 +30,6 @@ export interface KubeconfigDoc {
   contexts?: (Named & { context?: { cluster?: string; user?: string; [field: string]: unknown } })[];
   'current-context'?: string;
   [field: string]: unknown;
-}
-
-export function meshKubeconfigPath(home: string): string {
-  return path.join(home, 'kubeconfig');
-}
-
-/** The user's kubeconfig, as kubectl picks it: the first file of $KUBECONFIG, else ~/.kube/config. */
-export function userKubeconfigPath(env: NodeJS.ProcessEnv = process.env): string {
-  const first = env.KUBECONFIG?.split(path.delimiter).find((f) => f !== '');
-  return first ?? path.join(env.HOME ?? homedir(), '.kube', 'config');
 }
 
 export async function readKubeconfig(file: string): Promise<KubeconfigDoc> {
@@ -125,10 +112,4 @@ export async function removeMeshContext(home: string, cluster: string): Promise<
   const doc = await readKubeconfig(file);
   if (!(doc.contexts ?? []).some((c) => c.name === contextName(cluster))) return;
   await writeKubeconfig(file, removeContext(doc, contextName(cluster)));
-}
-
-/** The current context of $CMESH_HOME/kubeconfig, if it names a local cluster: that cluster's name. */
-export async function currentMeshCluster(home: string): Promise<string | undefined> {
-  const cur = (await readKubeconfig(meshKubeconfigPath(home)))['current-context'];
-  return cur?.startsWith(CONTEXT_PREFIX) ? cur.slice(CONTEXT_PREFIX.length) : undefined;
 }

@@ -63,8 +63,7 @@ export async function startTestControlPlane(opts: TestControlPlaneOptions): Prom
   let controlPlane: ControlPlane | undefined;
   try {
     await etcd.start();
-    const firstServiceIp = serviceCidr.replace(/\.0\/\d+$/, '.1');
-    await createKubePki({ dir, server, serviceIp: firstServiceIp, contextName: context });
+    await createKubePki({ dir, server, serviceCidr, contextName: context });
     controlPlane = new ControlPlane({
       clusterName: opts.name,
       dir,
